@@ -1,0 +1,389 @@
+//! The browser bundle: the files the trainer exports and the web app loads,
+//! described by `manifest.json` with the size and SHA-256 of each file.
+//!
+//! Pure code over bytes; the trainer writes the files, the browser fetches
+//! them, and both go through [`Bundle::assemble`], which verifies everything
+//! before any of it is used.
+
+use milih_catalog::Product;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// Version of the bundle layout; bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// File names inside a bundle directory.
+pub mod files {
+    pub const MANIFEST: &str = "manifest.json";
+    pub const WEIGHTS: &str = "model.gguf";
+    pub const CONFIG: &str = "config.json";
+    pub const TOKENIZER: &str = "tokenizer.json";
+    pub const EMBEDDINGS: &str = "embeddings.f32";
+    pub const CATALOG: &str = "catalog.json";
+    /// Every file the manifest lists, in load order.
+    pub const ALL: [&str; 5] = [CONFIG, TOKENIZER, WEIGHTS, EMBEDDINGS, CATALOG];
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BundleError {
+    #[error("manifest.json is not valid: {0}")]
+    Manifest(String),
+    #[error("bundle format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    Version { found: u32 },
+    #[error("manifest.json does not list `{0}`")]
+    NotListed(String),
+    #[error("`{name}` is missing")]
+    Missing { name: String },
+    #[error("`{name}` has {actual} bytes, the manifest says {expected}: the file is truncated or replaced")]
+    Size {
+        name: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "`{name}` does not match its SHA-256 in the manifest: the file is corrupt or tampered with"
+    )]
+    Checksum { name: String },
+    #[error("`{name}` is not valid: {reason}")]
+    Content { name: String, reason: String },
+}
+
+/// One file of the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl FileEntry {
+    pub fn describe(name: &str, content: &[u8]) -> Self {
+        Self {
+            name: name.to_owned(),
+            bytes: content.len() as u64,
+            sha256: sha256_hex(content),
+        }
+    }
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// Dimension of the product and query embeddings.
+    pub embedding_dim: usize,
+    pub num_products: usize,
+    /// Skin-type label names, in the order of the model's outputs.
+    pub labels: Vec<String>,
+    /// Training and export metrics, as the trainer wrote them.
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+    pub files: Vec<FileEntry>,
+}
+
+impl Manifest {
+    pub fn parse(json: &[u8]) -> Result<Self, BundleError> {
+        // Read the version first so that a future layout gets a clear message.
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let version: Version =
+            serde_json::from_slice(json).map_err(|e| BundleError::Manifest(e.to_string()))?;
+        if version.format_version != FORMAT_VERSION {
+            return Err(BundleError::Version {
+                found: version.format_version,
+            });
+        }
+        let manifest: Self =
+            serde_json::from_slice(json).map_err(|e| BundleError::Manifest(e.to_string()))?;
+        for name in files::ALL {
+            manifest.entry(name)?;
+        }
+        Ok(manifest)
+    }
+
+    pub fn entry(&self, name: &str) -> Result<&FileEntry, BundleError> {
+        self.files
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| BundleError::NotListed(name.to_owned()))
+    }
+
+    /// Checks a file's size and SHA-256 against the manifest.
+    pub fn verify(&self, name: &str, content: &[u8]) -> Result<(), BundleError> {
+        let entry = self.entry(name)?;
+        if entry.bytes != content.len() as u64 {
+            return Err(BundleError::Size {
+                name: name.to_owned(),
+                expected: entry.bytes,
+                actual: content.len() as u64,
+            });
+        }
+        if !entry.sha256.eq_ignore_ascii_case(&sha256_hex(content)) {
+            return Err(BundleError::Checksum {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Total bytes of the listed files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+pub fn sha256_hex(content: &[u8]) -> String {
+    hex::encode(Sha256::digest(content))
+}
+
+/// A product as exported: the catalog record plus the model's skin-type
+/// probabilities (for every product, labeled or not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductEntry {
+    #[serde(flatten)]
+    pub product: Product,
+    pub predicted: Vec<f32>,
+}
+
+/// `catalog.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedCatalog {
+    pub products: Vec<ProductEntry>,
+}
+
+/// Row-major `num_products × dim` unit vectors, stored as little-endian f32.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddingMatrix {
+    pub dim: usize,
+    pub data: Vec<f32>,
+}
+
+impl EmbeddingMatrix {
+    pub fn rows(&self) -> usize {
+        self.data.len().checked_div(self.dim).unwrap_or(0)
+    }
+
+    pub fn row(&self, index: usize) -> &[f32] {
+        &self.data[index * self.dim..(index + 1) * self.dim]
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.data.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    pub fn from_bytes(bytes: &[u8], dim: usize, rows: usize) -> Result<Self, BundleError> {
+        let bad = |reason: String| BundleError::Content {
+            name: files::EMBEDDINGS.into(),
+            reason,
+        };
+        let expected = dim.checked_mul(rows).and_then(|n| n.checked_mul(4));
+        if expected != Some(bytes.len()) {
+            return Err(bad(format!(
+                "{} bytes do not hold {rows} × {dim} f32 values",
+                bytes.len()
+            )));
+        }
+        let data: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(bad(format!("value {i} is not a finite number")));
+        }
+        Ok(Self { dim, data })
+    }
+}
+
+/// A verified, parsed bundle.
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub config_json: Vec<u8>,
+    pub tokenizer_json: Vec<u8>,
+    pub weights: Vec<u8>,
+    pub embeddings: EmbeddingMatrix,
+    pub catalog: ExportedCatalog,
+}
+
+impl Bundle {
+    /// Verifies every file against the manifest, then parses the embeddings
+    /// and catalog and checks that their sizes agree with it.
+    pub fn assemble(
+        manifest: Manifest,
+        mut contents: HashMap<String, Vec<u8>>,
+    ) -> Result<Self, BundleError> {
+        let mut take = |name: &str| -> Result<Vec<u8>, BundleError> {
+            let content = contents.remove(name).ok_or_else(|| BundleError::Missing {
+                name: name.to_owned(),
+            })?;
+            manifest.verify(name, &content)?;
+            Ok(content)
+        };
+        let config_json = take(files::CONFIG)?;
+        let tokenizer_json = take(files::TOKENIZER)?;
+        let weights = take(files::WEIGHTS)?;
+        let embeddings = EmbeddingMatrix::from_bytes(
+            &take(files::EMBEDDINGS)?,
+            manifest.embedding_dim,
+            manifest.num_products,
+        )?;
+        let catalog: ExportedCatalog =
+            serde_json::from_slice(&take(files::CATALOG)?).map_err(|e| BundleError::Content {
+                name: files::CATALOG.into(),
+                reason: e.to_string(),
+            })?;
+        let content_error = |reason: String| BundleError::Content {
+            name: files::CATALOG.into(),
+            reason,
+        };
+        if catalog.products.len() != manifest.num_products {
+            return Err(content_error(format!(
+                "{} products, the manifest says {}",
+                catalog.products.len(),
+                manifest.num_products
+            )));
+        }
+        if let Some(p) = catalog
+            .products
+            .iter()
+            .find(|p| p.predicted.len() != manifest.labels.len())
+        {
+            return Err(content_error(format!(
+                "product {} has {} probabilities, expected {}",
+                p.product.id,
+                p.predicted.len(),
+                manifest.labels.len()
+            )));
+        }
+        Ok(Self {
+            manifest,
+            config_json,
+            tokenizer_json,
+            weights,
+            embeddings,
+            catalog,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (Manifest, HashMap<String, Vec<u8>>) {
+        let product = Product {
+            id: 0,
+            product_type: "Cleanser".into(),
+            brand: "B".into(),
+            name: "N".into(),
+            price: 1.0,
+            rating: 4.0,
+            ingredients: None,
+            skin_labels: None,
+        };
+        let catalog = ExportedCatalog {
+            products: vec![ProductEntry {
+                product,
+                predicted: vec![0.5; 5],
+            }],
+        };
+        let embeddings = EmbeddingMatrix {
+            dim: 2,
+            data: vec![0.6, 0.8],
+        };
+        let contents: HashMap<String, Vec<u8>> = [
+            (files::CONFIG, b"{}".to_vec()),
+            (files::TOKENIZER, b"{}".to_vec()),
+            (files::WEIGHTS, b"GGUF".to_vec()),
+            (files::EMBEDDINGS, embeddings.to_bytes()),
+            (files::CATALOG, serde_json::to_vec(&catalog).unwrap()),
+        ]
+        .into_iter()
+        .map(|(n, c)| (n.to_owned(), c))
+        .collect();
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            embedding_dim: 2,
+            num_products: 1,
+            labels: vec!["a".into(), "b".into(), "c".into(), "d".into(), "e".into()],
+            metrics: serde_json::Value::Null,
+            files: files::ALL
+                .iter()
+                .map(|n| FileEntry::describe(n, &contents[*n]))
+                .collect(),
+        };
+        (manifest, contents)
+    }
+
+    #[test]
+    fn a_consistent_bundle_assembles_and_round_trips_the_manifest() {
+        let (manifest, contents) = sample();
+        let json = serde_json::to_vec(&manifest).unwrap();
+        let parsed = Manifest::parse(&json).unwrap();
+        let bundle = Bundle::assemble(parsed, contents).unwrap();
+        assert_eq!(bundle.embeddings.row(0), &[0.6, 0.8]);
+        assert_eq!(bundle.catalog.products.len(), 1);
+    }
+
+    #[test]
+    fn tampered_truncated_and_missing_files_are_named() {
+        let (manifest, mut contents) = sample();
+        contents.get_mut(files::WEIGHTS).unwrap()[0] = b'X';
+        assert_eq!(
+            Bundle::assemble(manifest.clone(), contents.clone()).err(),
+            Some(BundleError::Checksum {
+                name: files::WEIGHTS.into()
+            })
+        );
+        contents.get_mut(files::WEIGHTS).unwrap().pop();
+        assert!(matches!(
+            Bundle::assemble(manifest.clone(), contents.clone()).err(),
+            Some(BundleError::Size { ref name, expected: 4, actual: 3 }) if name == files::WEIGHTS
+        ));
+        contents.remove(files::CATALOG);
+        let (_, good) = sample();
+        let mut partial = good.clone();
+        partial.remove(files::CATALOG);
+        assert_eq!(
+            Bundle::assemble(manifest, partial).err(),
+            Some(BundleError::Missing {
+                name: files::CATALOG.into()
+            })
+        );
+    }
+
+    #[test]
+    fn manifest_versions_and_listings_are_checked() {
+        let (mut manifest, _) = sample();
+        manifest.format_version = 99;
+        let json = serde_json::to_vec(&manifest).unwrap();
+        assert_eq!(
+            Manifest::parse(&json),
+            Err(BundleError::Version { found: 99 })
+        );
+        manifest.format_version = FORMAT_VERSION;
+        manifest.files.retain(|f| f.name != files::TOKENIZER);
+        let json = serde_json::to_vec(&manifest).unwrap();
+        assert_eq!(
+            Manifest::parse(&json),
+            Err(BundleError::NotListed(files::TOKENIZER.into()))
+        );
+        assert!(matches!(
+            Manifest::parse(b"not json"),
+            Err(BundleError::Manifest(_))
+        ));
+    }
+
+    #[test]
+    fn embedding_sizes_must_match_the_manifest() {
+        let (mut manifest, contents) = sample();
+        manifest.embedding_dim = 3;
+        let err = Bundle::assemble(manifest, contents).err().unwrap();
+        assert!(
+            matches!(err, BundleError::Content { ref name, .. } if name == files::EMBEDDINGS),
+            "{err}"
+        );
+    }
+}
