@@ -5,6 +5,7 @@ use candle_core::{Device, Tensor};
 use tokenizers::{Tokenizer, TruncationParams};
 
 /// Turns texts into padded `(batch, seq)` id and mask tensors.
+#[derive(Clone)]
 pub struct TextEncoder {
     tokenizer: Tokenizer,
     max_length: usize,

@@ -1,0 +1,157 @@
+//! Writing and reading browser bundles.
+
+use crate::fsutil::{read, replace_dir_atomic};
+use crate::train::{progress_bar, run_files};
+use anyhow::{Context, Result};
+use milih_bundle::{files, Bundle, EmbeddingMatrix, ExportedCatalog, FileEntry, Manifest, ProductEntry, FORMAT_VERSION};
+use milih_catalog::Catalog;
+use milih_model::{Engine, HybridConfig, Prediction, TextEncoder};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// How closely the quantized model follows the f32 model over a catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    pub products: usize,
+    pub min_embedding_cosine: f64,
+    pub mean_embedding_cosine: f64,
+    pub max_probability_abs_diff: f64,
+}
+
+pub fn agreement(reference: &[Prediction], other: &[Prediction]) -> Agreement {
+    let mut min_cos = f64::INFINITY;
+    let mut sum_cos = 0.0;
+    let mut max_diff = 0f64;
+    for (a, b) in reference.iter().zip(other) {
+        let cos: f64 = a.embedding.iter().zip(&b.embedding).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        min_cos = min_cos.min(cos);
+        sum_cos += cos;
+        for (p, q) in a.probabilities.iter().zip(&b.probabilities) {
+            max_diff = max_diff.max(f64::from((p - q).abs()));
+        }
+    }
+    Agreement {
+        products: reference.len(),
+        min_embedding_cosine: min_cos,
+        mean_embedding_cosine: sum_cos / reference.len().max(1) as f64,
+        max_probability_abs_diff: max_diff,
+    }
+}
+
+/// Predicts for every product of `catalog`, with a progress bar.
+pub fn predict_catalog(engine: &Engine, catalog: &Catalog, what: &str) -> Result<Vec<Prediction>> {
+    let texts: Vec<String> = catalog.products.iter().map(|p| p.model_text()).collect();
+    predict_texts(engine, &texts, what)
+}
+
+pub fn predict_texts(engine: &Engine, texts: &[String], what: &str) -> Result<Vec<Prediction>> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let bar = progress_bar(refs.len() as u64, what);
+    let predictions = engine.predict_with_progress(&refs, 16, |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    Ok(predictions)
+}
+
+/// Quantizes a training run's model and writes the bundle for `catalog`.
+pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Agreement)> {
+    let config_json = read(&run.join(run_files::CONFIG))?;
+    let tokenizer_json = read(&run.join(run_files::TOKENIZER))?;
+    let config = HybridConfig::from_json(&config_json)?;
+    let model_path = run.join(run_files::MODEL);
+    let tensors = candle_core::safetensors::load(&model_path, &candle_core::Device::Cpu)
+        .with_context(|| format!("reading {}", model_path.display()))?;
+    let gguf = milih_model::quantized::to_gguf(&tensors)?;
+    let reference = Engine::new(config.clone(), TextEncoder::from_json(&tokenizer_json, config.max_length)?, tensors)?;
+    let quantized = Engine::from_bundle(&config_json, &tokenizer_json, &gguf)?;
+    let f32_predictions = predict_catalog(&reference, catalog, "f32 model")?;
+    let predictions = predict_catalog(&quantized, catalog, "Q8_0 model")?;
+    let agreement = agreement(&f32_predictions, &predictions);
+    let training: serde_json::Value = match read(&run.join(run_files::METRICS)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).context("parsing the run's metrics.json")?,
+        Err(_) => serde_json::Value::Null,
+    };
+    let metrics = serde_json::json!({ "training": training, "quantization": agreement });
+    let manifest = write_bundle(out, &config, &config_json, &tokenizer_json, &gguf, catalog, predictions, metrics)?;
+    Ok((manifest, agreement))
+}
+
+/// Re-embeds `catalog` with the model of an existing bundle and writes a
+/// new bundle with the same model files.
+pub fn index(bundle_dir: &Path, catalog: &Catalog, out: &Path) -> Result<Manifest> {
+    let bundle = load_bundle(bundle_dir)?;
+    let config = HybridConfig::from_json(&bundle.config_json)?;
+    let engine = Engine::from_bundle(&bundle.config_json, &bundle.tokenizer_json, &bundle.weights)?;
+    let predictions = predict_catalog(&engine, catalog, "embedding catalog")?;
+    let mut metrics = bundle.manifest.metrics.clone();
+    if let Some(map) = metrics.as_object_mut() {
+        // Training metrics describe the model; quantization agreement was
+        // measured on another catalog.
+        map.remove("quantization");
+    }
+    write_bundle(out, &config, &bundle.config_json, &bundle.tokenizer_json, &bundle.weights, catalog, predictions, metrics)
+}
+
+/// Writes all bundle files into a staging directory and swaps it in for
+/// `out`, so a failure never leaves a partial bundle.
+#[allow(clippy::too_many_arguments)]
+pub fn write_bundle(
+    out: &Path,
+    config: &HybridConfig,
+    config_json: &[u8],
+    tokenizer_json: &[u8],
+    gguf: &[u8],
+    catalog: &Catalog,
+    predictions: Vec<Prediction>,
+    metrics: serde_json::Value,
+) -> Result<Manifest> {
+    let embeddings = EmbeddingMatrix {
+        dim: config.embedding_dim,
+        data: predictions.iter().flat_map(|p| p.embedding.iter().copied()).collect(),
+    };
+    let exported = ExportedCatalog {
+        products: catalog
+            .products
+            .iter()
+            .zip(predictions)
+            .map(|(product, p)| ProductEntry { product: product.clone(), predicted: p.probabilities })
+            .collect(),
+    };
+    let contents: Vec<(&str, Vec<u8>)> = vec![
+        (files::CONFIG, config_json.to_vec()),
+        (files::TOKENIZER, tokenizer_json.to_vec()),
+        (files::WEIGHTS, gguf.to_vec()),
+        (files::EMBEDDINGS, embeddings.to_bytes()),
+        (files::CATALOG, serde_json::to_vec(&exported)?),
+    ];
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        embedding_dim: config.embedding_dim,
+        num_products: catalog.len(),
+        labels: config.labels.clone(),
+        metrics,
+        files: contents.iter().map(|(name, bytes)| FileEntry::describe(name, bytes)).collect(),
+    };
+    replace_dir_atomic(out, |staging| {
+        for (name, bytes) in &contents {
+            std::fs::write(staging.join(name), bytes).with_context(|| format!("writing {name}"))?;
+        }
+        std::fs::write(staging.join(files::MANIFEST), serde_json::to_vec_pretty(&manifest)?)?;
+        Ok(())
+    })?;
+    Ok(manifest)
+}
+
+/// Reads and verifies a bundle directory.
+pub fn load_bundle(dir: &Path) -> Result<Bundle> {
+    let manifest = Manifest::parse(&read(&dir.join(files::MANIFEST))?)
+        .with_context(|| format!("bundle {}", dir.display()))?;
+    let mut contents = HashMap::new();
+    for name in files::ALL {
+        let path = dir.join(name);
+        if path.exists() {
+            contents.insert(name.to_owned(), read(&path)?);
+        }
+    }
+    Bundle::assemble(manifest, contents).with_context(|| format!("bundle {}", dir.display()))
+}

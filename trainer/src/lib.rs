@@ -1,0 +1,20 @@
+//! The Milih trainer: fine-tuning, evaluation and export of the hybrid
+//! model. The `trainer` binary is a thin CLI over these modules.
+
+pub mod data;
+pub mod export;
+pub mod fsutil;
+pub mod metrics;
+pub mod optim;
+pub mod train;
+
+use anyhow::{Context, Result};
+use milih_catalog::{read_catalog, Catalog, ColumnMap};
+use std::path::Path;
+
+/// Reads a catalog CSV, with optional `field=column` overrides.
+pub fn load_catalog(path: &Path, map: &[String]) -> Result<Catalog> {
+    let columns = ColumnMap::default().with_overrides(map.iter().map(String::as_str))?;
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    read_catalog(std::io::BufReader::new(file), &columns).with_context(|| format!("reading {}", path.display()))
+}

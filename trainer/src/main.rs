@@ -1,0 +1,212 @@
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use milih_model::Engine;
+use milih_trainer::export::{self, load_bundle, predict_catalog, predict_texts};
+use milih_trainer::train::{train, TrainOptions};
+use milih_trainer::{fsutil, load_catalog};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Fine-tunes, evaluates and exports Milih's skin-type and embedding model.
+#[derive(Parser)]
+#[command(name = "trainer", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fine-tune the hybrid from a local BERT checkpoint directory.
+    Train(TrainArgs),
+    /// Quantize a trained run and write the browser bundle.
+    Export {
+        /// Run directory written by `train`.
+        #[arg(long, default_value = "runs/latest")]
+        run: PathBuf,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+        #[arg(long, default_value = "public/model")]
+        out: PathBuf,
+    },
+    /// Re-embed another catalog with an existing bundle's model (no training).
+    Index {
+        #[arg(long, default_value = "public/model")]
+        bundle: PathBuf,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write embeddings and skin-type probabilities for a CSV or for lines of
+    /// text, as `<out>.jsonl` and `<out>.npy`.
+    Embed {
+        #[arg(long, default_value = "public/model")]
+        bundle: PathBuf,
+        /// A catalog CSV to embed (product texts as the model reads them).
+        #[arg(long, conflicts_with = "lines", required_unless_present = "lines")]
+        csv: Option<PathBuf>,
+        /// A text file with one query or text per line.
+        #[arg(long)]
+        lines: Option<PathBuf>,
+        /// `field=column` overrides for --csv.
+        #[arg(long = "map")]
+        map: Vec<String>,
+        /// Output path without extension.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct CatalogArgs {
+    /// Catalog CSV.
+    #[arg(long, default_value = "data/cosmetics.csv")]
+    catalog: PathBuf,
+    /// `field=column` overrides for other column names (fields: type, brand,
+    /// name, price, rating, ingredients, combination, dry, normal, oily,
+    /// sensitive).
+    #[arg(long = "map")]
+    map: Vec<String>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Base checkpoint: a directory with config.json, tokenizer.json and
+    /// model.safetensors.
+    #[arg(long)]
+    base: PathBuf,
+    #[command(flatten)]
+    catalog: CatalogArgs,
+    /// Run directory for checkpoints, metrics and the final model.
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    /// Continue from the last checkpoint in --out with its saved options.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, default_value_t = TrainOptions::default().epochs)]
+    epochs: usize,
+    /// Stop after this many optimizer steps in all.
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
+    batch_size: usize,
+    /// Longest input in tokens (training and inference).
+    #[arg(long, default_value_t = TrainOptions::default().max_length)]
+    max_length: usize,
+    #[arg(long, default_value_t = TrainOptions::default().embedding_dim)]
+    embedding_dim: usize,
+    #[arg(long, default_value_t = TrainOptions::default().learning_rate)]
+    lr: f64,
+    #[arg(long, default_value_t = TrainOptions::default().head_learning_rate)]
+    head_lr: f64,
+    /// Freeze the embeddings and this many lower encoder layers.
+    #[arg(long, default_value_t = TrainOptions::default().freeze_layers)]
+    freeze_layers: usize,
+    /// Share of labeled products held out for evaluation.
+    #[arg(long, default_value_t = TrainOptions::default().held_out_fraction)]
+    held_out: f64,
+    #[arg(long, default_value_t = TrainOptions::default().contrastive_weight)]
+    contrastive_weight: f64,
+    #[arg(long, default_value_t = TrainOptions::default().seed)]
+    seed: u64,
+}
+
+fn main() {
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let catalog = load_catalog(&args.catalog.catalog, &args.catalog.map)?;
+            if args.batch_size == 0 || args.epochs == 0 || args.max_length < 2 {
+                bail!("--batch-size and --epochs must be positive and --max-length at least 2");
+            }
+            let options = TrainOptions {
+                epochs: args.epochs,
+                max_steps: args.steps,
+                batch_size: args.batch_size,
+                max_length: args.max_length,
+                embedding_dim: args.embedding_dim,
+                learning_rate: args.lr,
+                head_learning_rate: args.head_lr,
+                freeze_layers: args.freeze_layers,
+                held_out_fraction: args.held_out,
+                contrastive_weight: args.contrastive_weight,
+                seed: args.seed,
+                ..TrainOptions::default()
+            };
+            let report = train(&args.base, &catalog, &args.out, options, args.resume)?;
+            println!("{}", serde_json::to_string_pretty(&report.final_evaluation())?);
+            eprintln!("trained in {:.0} s; run saved to {}", report.training_seconds, args.out.display());
+        }
+        Command::Export { run, catalog, out } => {
+            let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
+            let (manifest, agreement) = export::export(&run, &catalog, &out)?;
+            print_manifest(&manifest, &out);
+            println!("Q8_0 vs f32 over {} products: embedding cosine min {:.5} mean {:.5}, max probability difference {:.5}",
+                agreement.products, agreement.min_embedding_cosine, agreement.mean_embedding_cosine, agreement.max_probability_abs_diff);
+        }
+        Command::Index { bundle, catalog, out } => {
+            let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
+            let manifest = export::index(&bundle, &catalog, &out)?;
+            print_manifest(&manifest, &out);
+        }
+        Command::Embed { bundle, csv, lines, map, out } => {
+            let bundle = load_bundle(&bundle)?;
+            let engine = Engine::from_bundle(&bundle.config_json, &bundle.tokenizer_json, &bundle.weights)?;
+            let (keys, predictions) = match (csv, lines) {
+                (Some(csv), _) => {
+                    let catalog = load_catalog(&csv, &map)?;
+                    let keys = catalog.products.iter().map(|p| serde_json::json!({ "id": p.id, "name": p.name })).collect::<Vec<_>>();
+                    (keys, predict_catalog(&engine, &catalog, "embedding")?)
+                }
+                (None, Some(lines)) => {
+                    let text = std::fs::read_to_string(&lines).with_context(|| format!("reading {} as UTF-8 text", lines.display()))?;
+                    let texts: Vec<String> = text.lines().map(str::to_owned).collect();
+                    let keys = texts.iter().map(|t| serde_json::json!({ "text": t })).collect::<Vec<_>>();
+                    (keys, predict_texts(&engine, &texts, "embedding")?)
+                }
+                (None, None) => bail!("give --csv or --lines"),
+            };
+            write_embeddings(&out, &engine, keys, &predictions)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_manifest(manifest: &milih_bundle::Manifest, out: &std::path::Path) {
+    println!("bundle written to {}:", out.display());
+    for file in &manifest.files {
+        println!("  {:<16} {:>11} bytes  sha256 {}", file.name, file.bytes, &file.sha256[..16]);
+    }
+    println!("  total            {:>11} bytes", manifest.total_bytes());
+}
+
+fn write_embeddings(out: &std::path::Path, engine: &Engine, keys: Vec<serde_json::Value>, predictions: &[milih_model::Prediction]) -> Result<()> {
+    let labels = &engine.config().labels;
+    let mut jsonl = Vec::new();
+    for (mut key, p) in keys.into_iter().zip(predictions) {
+        let probabilities: serde_json::Map<String, serde_json::Value> =
+            labels.iter().zip(&p.probabilities).map(|(l, v)| (l.clone(), serde_json::json!(v))).collect();
+        key["probabilities"] = serde_json::Value::Object(probabilities);
+        key["embedding"] = serde_json::json!(p.embedding);
+        serde_json::to_writer(&mut jsonl, &key)?;
+        jsonl.write_all(b"\n")?;
+    }
+    let jsonl_path = out.with_extension("jsonl");
+    fsutil::write_atomic(&jsonl_path, &jsonl)?;
+    let dim = engine.config().embedding_dim;
+    let flat: Vec<f32> = predictions.iter().flat_map(|p| p.embedding.iter().copied()).collect();
+    let matrix = candle_core::Tensor::from_vec(flat, (predictions.len(), dim), &candle_core::Device::Cpu)?;
+    let npy_path = out.with_extension("npy");
+    let tmp = out.with_extension("npy.tmp");
+    matrix.write_npy(&tmp)?;
+    std::fs::rename(&tmp, &npy_path)?;
+    eprintln!("wrote {} and {}", jsonl_path.display(), npy_path.display());
+    Ok(())
+}

@@ -1,0 +1,412 @@
+//! Fine-tuning the hybrid: masked multi-label BCE on the skin-type head plus
+//! a multi-positive contrastive loss between synthetic queries and products
+//! on the embedding head. Checkpoints after every epoch; `--resume` picks up
+//! the last one.
+
+use crate::data::{query_for, split, Split};
+use crate::fsutil::{read, replace_dir_atomic, write_atomic};
+use crate::metrics::{evaluate, Evaluation};
+use crate::optim::AdamW;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{VarBuilder, VarMap};
+use indicatif::{ProgressBar, ProgressStyle};
+use milih_catalog::{Catalog, SKIN_TYPES};
+use milih_model::tokenize::batch_from_ids;
+use milih_model::{BertConfig, Engine, Hybrid, HybridConfig, Mode, TextEncoder, HEADS_PREFIX};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything that decides the outcome of a run (saved with it, and reused
+/// on `--resume`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    /// Stop after this many optimizer steps in all (for quick runs).
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    pub max_length: usize,
+    pub embedding_dim: usize,
+    pub learning_rate: f64,
+    pub head_learning_rate: f64,
+    pub weight_decay: f64,
+    /// Embeddings and this many lower encoder layers get no gradient.
+    pub freeze_layers: usize,
+    pub held_out_fraction: f64,
+    pub contrastive_weight: f64,
+    pub temperature: f64,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            max_steps: None,
+            batch_size: 16,
+            max_length: 128,
+            embedding_dim: 384,
+            learning_rate: 5e-5,
+            head_learning_rate: 1e-3,
+            weight_decay: 0.01,
+            freeze_layers: 0,
+            held_out_fraction: 0.15,
+            contrastive_weight: 1.0,
+            temperature: 0.05,
+            seed: 42,
+        }
+    }
+}
+
+/// One finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub steps: usize,
+    pub classification_loss: f64,
+    pub contrastive_loss: f64,
+    pub seconds: f64,
+    pub sequences_per_second: f64,
+    pub held_out: Evaluation,
+}
+
+/// What `train` leaves in the run directory's `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub options: TrainOptions,
+    pub train_products: usize,
+    pub held_out_products: usize,
+    pub history: Vec<EpochRecord>,
+    pub training_seconds: f64,
+}
+
+impl TrainReport {
+    pub fn final_evaluation(&self) -> Option<&Evaluation> {
+        self.history.last().map(|r| &r.held_out)
+    }
+}
+
+/// Files of a run directory.
+pub mod run_files {
+    pub const OPTIONS: &str = "options.json";
+    pub const MODEL: &str = "model.safetensors";
+    pub const CONFIG: &str = "config.json";
+    pub const TOKENIZER: &str = "tokenizer.json";
+    pub const METRICS: &str = "metrics.json";
+    pub const SPLIT: &str = "split.json";
+    pub const CHECKPOINTS: &str = "checkpoints";
+}
+
+/// Checkpoint contents.
+const CKPT_MODEL: &str = "model.safetensors";
+const CKPT_OPTIMIZER: &str = "optimizer.safetensors";
+const CKPT_STATE: &str = "state.json";
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointState {
+    epoch: usize,
+    step: usize,
+    history: Vec<EpochRecord>,
+    training_seconds: f64,
+}
+
+/// Trains from the base checkpoint in `base` (a directory with
+/// `config.json`, `tokenizer.json`, `model.safetensors`) on `catalog`,
+/// writing checkpoints and the final model to `out`.
+pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, resume: bool) -> Result<TrainReport> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let options = settle_options(out, options, resume)?;
+    let device = Device::Cpu;
+
+    let bert = BertConfig::from_json(&read(&base.join("config.json"))?)?;
+    let tokenizer_json = read(&base.join("tokenizer.json"))?;
+    if options.max_length > bert.max_position_embeddings {
+        bail!("--max-length {} exceeds the model's {} positions", options.max_length, bert.max_position_embeddings);
+    }
+    let config = HybridConfig {
+        bert,
+        embedding_dim: options.embedding_dim,
+        labels: SKIN_TYPES.iter().map(|s| s.to_string()).collect(),
+        max_length: options.max_length,
+    };
+    let encoder = TextEncoder::from_json(&tokenizer_json, options.max_length)?;
+    if encoder.vocab_size() > config.bert.vocab_size {
+        bail!("the tokenizer has {} tokens but the model only {}", encoder.vocab_size(), config.bert.vocab_size);
+    }
+
+    let mut varmap = VarMap::new();
+    let model = Hybrid::load(&config, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let loaded = load_base_weights(&varmap, &base.join("model.safetensors"), &device)?;
+    milih_model::init::init_weights(&varmap, options.seed, |name| loaded.contains(name))?;
+    let head_scale = options.head_learning_rate / options.learning_rate;
+    let mut optimizer = AdamW::new(&varmap, options.weight_decay, |name| {
+        if name.starts_with(HEADS_PREFIX) { head_scale } else { 1.0 }
+    })?;
+
+    let split = split(catalog, options.held_out_fraction, options.seed);
+    write_atomic(&out.join(run_files::SPLIT), &serde_json::to_vec_pretty(&split)?)?;
+    let ids: Vec<Vec<u32>> = catalog
+        .products
+        .iter()
+        .map(|p| encoder.ids(&p.model_text()))
+        .collect::<Result<_, _>>()?;
+
+    let mut history = Vec::new();
+    let mut start_epoch = 1;
+    let mut training_seconds = 0.0;
+    if resume {
+        if let Some((dir, state)) = latest_checkpoint(out)? {
+            varmap.load(dir.join(CKPT_MODEL)).with_context(|| format!("loading {}", dir.display()))?;
+            let moments = candle_core::safetensors::load(dir.join(CKPT_OPTIMIZER), &device)?;
+            optimizer.restore(moments, state.step)?;
+            start_epoch = state.epoch + 1;
+            history = state.history;
+            training_seconds = state.training_seconds;
+            eprintln!("resuming after epoch {} (step {})", state.epoch, state.step);
+        }
+    }
+
+    let batches_per_epoch = split.train.len().div_ceil(options.batch_size);
+    let total_steps = (options.epochs * batches_per_epoch).min(options.max_steps.unwrap_or(usize::MAX));
+    let warmup = (total_steps / 10).max(1);
+    let learning_rate = |step: usize| {
+        let step = step as f64;
+        if step < warmup as f64 {
+            options.learning_rate * (step + 1.0) / warmup as f64
+        } else {
+            options.learning_rate * ((total_steps as f64 - step) / (total_steps - warmup).max(1) as f64).max(0.0)
+        }
+    };
+
+    for epoch in start_epoch..=options.epochs {
+        if optimizer.step >= total_steps {
+            break;
+        }
+        let started = Instant::now();
+        let mut order = split.train.clone();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(options.seed, epoch, 1)));
+        let mut query_rng = ChaCha8Rng::seed_from_u64(epoch_seed(options.seed, epoch, 2));
+        let steps_this_epoch = batches_per_epoch.min(total_steps - optimizer.step);
+        let bar = progress_bar(steps_this_epoch as u64, &format!("epoch {epoch}/{}", options.epochs));
+        let (mut cls_sum, mut con_sum, mut sequences) = (0.0, 0.0, 0usize);
+        for batch in order.chunks(options.batch_size).take(steps_this_epoch) {
+            let products: Vec<&milih_catalog::Product> = batch.iter().map(|&i| &catalog.products[i]).collect();
+            let inputs = batch_from_ids(&batch.iter().map(|&i| ids[i].clone()).collect::<Vec<_>>(), &device)?;
+            let queries: Vec<_> = products.iter().map(|p| query_for(p, &mut query_rng)).collect();
+            let query_ids = queries.iter().map(|q| encoder.ids(&q.text())).collect::<Result<Vec<_>, _>>()?;
+            let query_inputs = batch_from_ids(&query_ids, &device)?;
+
+            let output = model.forward(&inputs.input_ids, &inputs.attention_mask, Mode::Train, options.freeze_layers)?;
+            let classification = masked_bce(&output.logits, &products, &device)?;
+            let query_embeddings =
+                model.embed(&query_inputs.input_ids, &query_inputs.attention_mask, Mode::Train, options.freeze_layers)?;
+            let relevance: Vec<f32> = queries
+                .iter()
+                .flat_map(|q| products.iter().map(move |p| f32::from(u8::from(q.is_relevant(p)))))
+                .collect();
+            let relevance = Tensor::from_vec(relevance, (batch.len(), batch.len()), &device)?;
+            let contrastive = multi_positive_nce(&query_embeddings, &output.embeddings, &relevance, options.temperature)?;
+            let loss = (&classification + (&contrastive * options.contrastive_weight)?)?;
+            let grads = loss.backward()?;
+            optimizer.step(&grads, learning_rate(optimizer.step))?;
+
+            let (c, q) = (classification.to_scalar::<f32>()? as f64, contrastive.to_scalar::<f32>()? as f64);
+            cls_sum += c * batch.len() as f64;
+            con_sum += q * batch.len() as f64;
+            sequences += batch.len();
+            bar.set_message(format!("bce {c:.3} nce {q:.3}"));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        training_seconds += seconds;
+        let held_out = evaluate_held_out(&varmap, &config, &encoder, catalog, &split)?;
+        let record = EpochRecord {
+            epoch,
+            steps: optimizer.step,
+            classification_loss: cls_sum / sequences.max(1) as f64,
+            contrastive_loss: con_sum / sequences.max(1) as f64,
+            seconds,
+            sequences_per_second: sequences as f64 / seconds.max(1e-9),
+            held_out,
+        };
+        eprintln!(
+            "epoch {epoch}: bce {:.4} nce {:.4}, {:.2} seq/s; held-out macro-F1 {:.3} AUROC {:.3} AP {:.3} (all-suitable: {:.3} / {:.3} / {:.3})",
+            record.classification_loss,
+            record.contrastive_loss,
+            record.sequences_per_second,
+            record.held_out.model.macro_f1,
+            record.held_out.model.macro_auroc,
+            record.held_out.model.macro_ap,
+            record.held_out.all_suitable_baseline.macro_f1,
+            record.held_out.all_suitable_baseline.macro_auroc,
+            record.held_out.all_suitable_baseline.macro_ap,
+        );
+        history.push(record);
+        save_checkpoint(out, &varmap, &optimizer, epoch, &history, training_seconds)?;
+    }
+
+    varmap.save(out.join(run_files::MODEL))?;
+    write_atomic(&out.join(run_files::CONFIG), &serde_json::to_vec_pretty(&config)?)?;
+    write_atomic(&out.join(run_files::TOKENIZER), &tokenizer_json)?;
+    let report = TrainReport {
+        options,
+        train_products: split.train.len(),
+        held_out_products: split.held_out.len(),
+        history,
+        training_seconds,
+    };
+    write_atomic(&out.join(run_files::METRICS), &serde_json::to_vec_pretty(&report)?)?;
+    Ok(report)
+}
+
+/// On a fresh run, saves the options; on `--resume`, the saved options win so
+/// that the run continues as it started.
+fn settle_options(out: &Path, options: TrainOptions, resume: bool) -> Result<TrainOptions> {
+    let path = out.join(run_files::OPTIONS);
+    if resume && path.exists() {
+        let saved: TrainOptions = serde_json::from_slice(&read(&path)?).with_context(|| format!("parsing {}", path.display()))?;
+        if saved != options {
+            eprintln!("resuming with the options saved in {}", path.display());
+        }
+        return Ok(saved);
+    }
+    write_atomic(&path, &serde_json::to_vec_pretty(&options)?)?;
+    Ok(options)
+}
+
+fn epoch_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64 * 16 + stream)
+}
+
+/// Copies the base checkpoint's weights into the encoder variables and
+/// returns their names. Every encoder variable must be found.
+fn load_base_weights(varmap: &VarMap, path: &Path, device: &Device) -> Result<HashSet<String>> {
+    let tensors = candle_core::safetensors::load(path, device).with_context(|| format!("reading {}", path.display()))?;
+    let vars = varmap.data().lock().expect("var map lock");
+    let mut loaded = HashSet::new();
+    for (name, tensor) in tensors {
+        let Some(name) = milih_model::canonical_weight_name(&name) else { continue };
+        let Some(var) = vars.get(&name) else { continue };
+        if var.dims() != tensor.dims() {
+            bail!("{}: `{name}` has shape {:?}, the config implies {:?}", path.display(), tensor.dims(), var.dims());
+        }
+        var.set(&tensor.to_dtype(DType::F32)?)?;
+        loaded.insert(name);
+    }
+    let mut missing: Vec<&String> =
+        vars.keys().filter(|n| !n.starts_with(HEADS_PREFIX) && !loaded.contains(*n)).collect();
+    missing.sort();
+    if let Some(first) = missing.first() {
+        bail!("{} lacks {} encoder weights, e.g. `{first}`", path.display(), missing.len());
+    }
+    Ok(loaded)
+}
+
+/// Binary cross-entropy over the labeled products of the batch only:
+/// unlabeled products carry no skin-type information and are masked out.
+fn masked_bce(logits: &Tensor, products: &[&milih_catalog::Product], device: &Device) -> Result<Tensor> {
+    let labels = logits.dim(1)?;
+    let mut targets = Vec::with_capacity(products.len() * labels);
+    let mut weights = Vec::with_capacity(products.len());
+    for p in products {
+        match p.skin_labels {
+            Some(flags) => {
+                targets.extend(flags.iter().map(|&f| f32::from(u8::from(f))));
+                weights.push(1f32);
+            }
+            None => {
+                targets.extend(std::iter::repeat_n(0f32, labels));
+                weights.push(0f32);
+            }
+        }
+    }
+    let labeled = weights.iter().sum::<f32>();
+    let targets = Tensor::from_vec(targets, (products.len(), labels), device)?;
+    let weights = Tensor::from_vec(weights, (products.len(), 1), device)?;
+    // max(x, 0) - x·t + log(1 + e^-|x|): stable for any logit.
+    let per_entry = ((logits.relu()? - (logits * &targets)?)? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+    let total = per_entry.broadcast_mul(&weights)?.sum_all()?;
+    Ok((total / (labeled.max(1.0) as f64 * labels as f64))?)
+}
+
+/// InfoNCE with several positives per query: minus the log of the softmax
+/// mass that each query puts on its relevant products, averaged over queries.
+fn multi_positive_nce(queries: &Tensor, products: &Tensor, relevance: &Tensor, temperature: f64) -> Result<Tensor> {
+    let logits = (queries.matmul(&products.t()?)? / temperature)?;
+    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    let positive_mass = (log_probs.exp()? * relevance)?.sum(1)?;
+    Ok(positive_mass.clamp(1e-9, 1.0)?.log()?.neg()?.mean_all()?)
+}
+
+fn evaluate_held_out(varmap: &VarMap, config: &HybridConfig, encoder: &TextEncoder, catalog: &Catalog, split: &Split) -> Result<Evaluation> {
+    let engine = Engine::new(config.clone(), encoder.clone(), tensors_of(varmap))?;
+    let texts: Vec<String> = split.held_out.iter().map(|&i| catalog.products[i].model_text()).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let predictions = engine.predict(&refs, 16)?;
+    let scores: Vec<Vec<f32>> = predictions.into_iter().map(|p| p.probabilities).collect();
+    let truth: Vec<Vec<bool>> = split
+        .held_out
+        .iter()
+        .map(|&i| catalog.products[i].skin_labels.expect("held-out products are labeled").to_vec())
+        .collect();
+    Ok(evaluate(&config.labels, &scores, &truth))
+}
+
+/// The current weights as named tensors.
+pub fn tensors_of(varmap: &VarMap) -> HashMap<String, Tensor> {
+    varmap
+        .data()
+        .lock()
+        .expect("var map lock")
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().copy().expect("copy of a CPU tensor")))
+        .collect()
+}
+
+fn save_checkpoint(out: &Path, varmap: &VarMap, optimizer: &AdamW, epoch: usize, history: &[EpochRecord], training_seconds: f64) -> Result<()> {
+    let dir = checkpoint_dir(out, epoch);
+    replace_dir_atomic(&dir, |staging| {
+        varmap.save(staging.join(CKPT_MODEL))?;
+        candle_core::safetensors::save(&optimizer.state(), staging.join(CKPT_OPTIMIZER))?;
+        let state = CheckpointState { epoch, step: optimizer.step, history: history.to_vec(), training_seconds };
+        std::fs::write(staging.join(CKPT_STATE), serde_json::to_vec_pretty(&state)?)?;
+        Ok(())
+    })
+}
+
+fn checkpoint_dir(out: &Path, epoch: usize) -> PathBuf {
+    out.join(run_files::CHECKPOINTS).join(format!("epoch-{epoch:03}"))
+}
+
+fn latest_checkpoint(out: &Path) -> Result<Option<(PathBuf, CheckpointState)>> {
+    let root = out.join(run_files::CHECKPOINTS);
+    if !root.exists() {
+        return Ok(None);
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")))
+        .collect();
+    dirs.sort();
+    let Some(dir) = dirs.pop() else { return Ok(None) };
+    let state: CheckpointState = serde_json::from_slice(&read(&dir.join(CKPT_STATE))?)?;
+    Ok(Some((dir, state)))
+}
+
+pub fn progress_bar(len: u64, prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_owned());
+    bar
+}
+
