@@ -8,6 +8,9 @@ TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=0.2.130
 BINARYEN_VERSION=132
 
+# Tools installed by cargo land here; make sure this script and its callers see them.
+export PATH="$HOME/.cargo/bin:$PATH"
+
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -31,4 +34,18 @@ if [ ! -x tools/node_modules/.bin/wasm-opt ] \
   || ! tools/node_modules/.bin/wasm-opt --version | grep -q "version $BINARYEN_VERSION"; then
   log "installing binaryen@$BINARYEN_VERSION (wasm-opt) from npm"
   npm install --prefix tools --no-audit --no-fund --silent
+fi
+
+# Headless Chromium for the browser tests (Debian's, never a test tool's download).
+if [ "${MILIH_SKIP_BROWSER:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
+  log "installing Chromium from apt"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y --no-install-recommends chromium \
+    || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends chromium; }
+fi
+
+if [ "${MILIH_SKIP_BROWSER:-0}" != 1 ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+  log "installing playwright-core from npm (no browser download)"
+  npm install --prefix tests/browser --no-audit --no-fund --silent
 fi

@@ -21,10 +21,16 @@ pub struct Split {
 pub fn split(catalog: &Catalog, fraction: f64, seed: u64) -> Split {
     let mut labeled: Vec<usize> = catalog.labeled().map(|p| p.id).collect();
     labeled.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let count = ((labeled.len() as f64 * fraction).round() as usize).clamp(usize::from(!labeled.is_empty()), labeled.len());
+    let count = ((labeled.len() as f64 * fraction).round() as usize)
+        .clamp(usize::from(!labeled.is_empty()), labeled.len());
     let mut held_out = labeled[..count].to_vec();
     held_out.sort_unstable();
-    let mut train: Vec<usize> = catalog.products.iter().map(|p| p.id).filter(|id| held_out.binary_search(id).is_err()).collect();
+    let mut train: Vec<usize> = catalog
+        .products
+        .iter()
+        .map(|p| p.id)
+        .filter(|id| held_out.binary_search(id).is_err())
+        .collect();
     train.sort_unstable();
     Split { train, held_out }
 }
@@ -36,14 +42,22 @@ pub enum Query {
     /// "moisturizer for dry skin": products of that type labeled for that skin type.
     TypeForSkin { product_type: String, skin: usize },
     /// The product's own brand and name: only that product.
-    Named { id: usize, brand: String, name: String },
+    Named {
+        id: usize,
+        brand: String,
+        name: String,
+    },
 }
 
 impl Query {
     pub fn text(&self) -> String {
         match self {
             Query::TypeForSkin { product_type, skin } => {
-                format!("{} for {} skin", product_type.to_lowercase(), SKIN_TYPES[*skin].to_lowercase())
+                format!(
+                    "{} for {} skin",
+                    product_type.to_lowercase(),
+                    SKIN_TYPES[*skin].to_lowercase()
+                )
             }
             Query::Named { brand, name, .. } => format!("{brand} {name}"),
         }
@@ -52,7 +66,8 @@ impl Query {
     pub fn is_relevant(&self, product: &Product) -> bool {
         match self {
             Query::TypeForSkin { product_type, skin } => {
-                product.product_type == *product_type && product.skin_labels.is_some_and(|l| l[*skin])
+                product.product_type == *product_type
+                    && product.skin_labels.is_some_and(|l| l[*skin])
             }
             Query::Named { id, .. } => product.id == *id,
         }
@@ -67,9 +82,16 @@ pub fn query_for(product: &Product, rng: &mut impl Rng) -> Query {
         .map(|labels| (0..labels.len()).filter(|&i| labels[i]).collect())
         .unwrap_or_default();
     if !suited.is_empty() && rng.random_bool(0.7) {
-        Query::TypeForSkin { product_type: product.product_type.clone(), skin: suited[rng.random_range(0..suited.len())] }
+        Query::TypeForSkin {
+            product_type: product.product_type.clone(),
+            skin: suited[rng.random_range(0..suited.len())],
+        }
     } else {
-        Query::Named { id: product.id, brand: product.brand.clone(), name: product.name.clone() }
+        Query::Named {
+            id: product.id,
+            brand: product.brand.clone(),
+            name: product.name.clone(),
+        }
     }
 }
 
@@ -115,7 +137,10 @@ mod tests {
                 assert!(q.is_relevant(p), "{q:?} for {p:?}");
             }
         }
-        let q = Query::TypeForSkin { product_type: "Cleanser".into(), skin: 1 };
+        let q = Query::TypeForSkin {
+            product_type: "Cleanser".into(),
+            skin: 1,
+        };
         assert_eq!(q.text(), "cleanser for dry skin");
         // Unlabeled products are never relevant to skin-type queries.
         assert!(!q.is_relevant(&c.products[0]));

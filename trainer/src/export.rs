@@ -3,7 +3,10 @@
 use crate::fsutil::{read, replace_dir_atomic};
 use crate::train::{progress_bar, run_files};
 use anyhow::{Context, Result};
-use milih_bundle::{files, Bundle, EmbeddingMatrix, ExportedCatalog, FileEntry, Manifest, ProductEntry, FORMAT_VERSION};
+use milih_bundle::{
+    files, Bundle, EmbeddingMatrix, ExportedCatalog, FileEntry, Manifest, ProductEntry,
+    FORMAT_VERSION,
+};
 use milih_catalog::Catalog;
 use milih_model::{Engine, HybridConfig, Prediction, TextEncoder};
 use serde::{Deserialize, Serialize};
@@ -24,7 +27,12 @@ pub fn agreement(reference: &[Prediction], other: &[Prediction]) -> Agreement {
     let mut sum_cos = 0.0;
     let mut max_diff = 0f64;
     for (a, b) in reference.iter().zip(other) {
-        let cos: f64 = a.embedding.iter().zip(&b.embedding).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        let cos: f64 = a
+            .embedding
+            .iter()
+            .zip(&b.embedding)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
         min_cos = min_cos.min(cos);
         sum_cos += cos;
         for (p, q) in a.probabilities.iter().zip(&b.probabilities) {
@@ -48,7 +56,8 @@ pub fn predict_catalog(engine: &Engine, catalog: &Catalog, what: &str) -> Result
 pub fn predict_texts(engine: &Engine, texts: &[String], what: &str) -> Result<Vec<Prediction>> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let bar = progress_bar(refs.len() as u64, what);
-    let predictions = engine.predict_with_progress(&refs, 16, |done| bar.set_position(done as u64))?;
+    let predictions =
+        engine.predict_with_progress(&refs, 16, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     Ok(predictions)
 }
@@ -62,7 +71,11 @@ pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Ag
     let tensors = candle_core::safetensors::load(&model_path, &candle_core::Device::Cpu)
         .with_context(|| format!("reading {}", model_path.display()))?;
     let gguf = milih_model::quantized::to_gguf(&tensors)?;
-    let reference = Engine::new(config.clone(), TextEncoder::from_json(&tokenizer_json, config.max_length)?, tensors)?;
+    let reference = Engine::new(
+        config.clone(),
+        TextEncoder::from_json(&tokenizer_json, config.max_length)?,
+        tensors,
+    )?;
     let quantized = Engine::from_bundle(&config_json, &tokenizer_json, &gguf)?;
     let f32_predictions = predict_catalog(&reference, catalog, "f32 model")?;
     let predictions = predict_catalog(&quantized, catalog, "Q8_0 model")?;
@@ -72,7 +85,16 @@ pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Ag
         Err(_) => serde_json::Value::Null,
     };
     let metrics = serde_json::json!({ "training": training, "quantization": agreement });
-    let manifest = write_bundle(out, &config, &config_json, &tokenizer_json, &gguf, catalog, predictions, metrics)?;
+    let manifest = write_bundle(
+        out,
+        &config,
+        &config_json,
+        &tokenizer_json,
+        &gguf,
+        catalog,
+        predictions,
+        metrics,
+    )?;
     Ok((manifest, agreement))
 }
 
@@ -89,7 +111,16 @@ pub fn index(bundle_dir: &Path, catalog: &Catalog, out: &Path) -> Result<Manifes
         // measured on another catalog.
         map.remove("quantization");
     }
-    write_bundle(out, &config, &bundle.config_json, &bundle.tokenizer_json, &bundle.weights, catalog, predictions, metrics)
+    write_bundle(
+        out,
+        &config,
+        &bundle.config_json,
+        &bundle.tokenizer_json,
+        &bundle.weights,
+        catalog,
+        predictions,
+        metrics,
+    )
 }
 
 /// Writes all bundle files into a staging directory and swaps it in for
@@ -107,14 +138,20 @@ pub fn write_bundle(
 ) -> Result<Manifest> {
     let embeddings = EmbeddingMatrix {
         dim: config.embedding_dim,
-        data: predictions.iter().flat_map(|p| p.embedding.iter().copied()).collect(),
+        data: predictions
+            .iter()
+            .flat_map(|p| p.embedding.iter().copied())
+            .collect(),
     };
     let exported = ExportedCatalog {
         products: catalog
             .products
             .iter()
             .zip(predictions)
-            .map(|(product, p)| ProductEntry { product: product.clone(), predicted: p.probabilities })
+            .map(|(product, p)| ProductEntry {
+                product: product.clone(),
+                predicted: p.probabilities,
+            })
             .collect(),
     };
     let contents: Vec<(&str, Vec<u8>)> = vec![
@@ -130,13 +167,19 @@ pub fn write_bundle(
         num_products: catalog.len(),
         labels: config.labels.clone(),
         metrics,
-        files: contents.iter().map(|(name, bytes)| FileEntry::describe(name, bytes)).collect(),
+        files: contents
+            .iter()
+            .map(|(name, bytes)| FileEntry::describe(name, bytes))
+            .collect(),
     };
     replace_dir_atomic(out, |staging| {
         for (name, bytes) in &contents {
             std::fs::write(staging.join(name), bytes).with_context(|| format!("writing {name}"))?;
         }
-        std::fs::write(staging.join(files::MANIFEST), serde_json::to_vec_pretty(&manifest)?)?;
+        std::fs::write(
+            staging.join(files::MANIFEST),
+            serde_json::to_vec_pretty(&manifest)?,
+        )?;
         Ok(())
     })?;
     Ok(manifest)

@@ -16,5 +16,6 @@ use std::path::Path;
 pub fn load_catalog(path: &Path, map: &[String]) -> Result<Catalog> {
     let columns = ColumnMap::default().with_overrides(map.iter().map(String::as_str))?;
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    read_catalog(std::io::BufReader::new(file), &columns).with_context(|| format!("reading {}", path.display()))
+    read_catalog(std::io::BufReader::new(file), &columns)
+        .with_context(|| format!("reading {}", path.display()))
 }

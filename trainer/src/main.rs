@@ -141,8 +141,15 @@ fn run(cli: Cli) -> Result<()> {
                 ..TrainOptions::default()
             };
             let report = train(&args.base, &catalog, &args.out, options, args.resume)?;
-            println!("{}", serde_json::to_string_pretty(&report.final_evaluation())?);
-            eprintln!("trained in {:.0} s; run saved to {}", report.training_seconds, args.out.display());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report.final_evaluation())?
+            );
+            eprintln!(
+                "trained in {:.0} s; run saved to {}",
+                report.training_seconds,
+                args.out.display()
+            );
         }
         Command::Export { run, catalog, out } => {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
@@ -151,24 +158,43 @@ fn run(cli: Cli) -> Result<()> {
             println!("Q8_0 vs f32 over {} products: embedding cosine min {:.5} mean {:.5}, max probability difference {:.5}",
                 agreement.products, agreement.min_embedding_cosine, agreement.mean_embedding_cosine, agreement.max_probability_abs_diff);
         }
-        Command::Index { bundle, catalog, out } => {
+        Command::Index {
+            bundle,
+            catalog,
+            out,
+        } => {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
             let manifest = export::index(&bundle, &catalog, &out)?;
             print_manifest(&manifest, &out);
         }
-        Command::Embed { bundle, csv, lines, map, out } => {
+        Command::Embed {
+            bundle,
+            csv,
+            lines,
+            map,
+            out,
+        } => {
             let bundle = load_bundle(&bundle)?;
-            let engine = Engine::from_bundle(&bundle.config_json, &bundle.tokenizer_json, &bundle.weights)?;
+            let engine =
+                Engine::from_bundle(&bundle.config_json, &bundle.tokenizer_json, &bundle.weights)?;
             let (keys, predictions) = match (csv, lines) {
                 (Some(csv), _) => {
                     let catalog = load_catalog(&csv, &map)?;
-                    let keys = catalog.products.iter().map(|p| serde_json::json!({ "id": p.id, "name": p.name })).collect::<Vec<_>>();
+                    let keys = catalog
+                        .products
+                        .iter()
+                        .map(|p| serde_json::json!({ "id": p.id, "name": p.name }))
+                        .collect::<Vec<_>>();
                     (keys, predict_catalog(&engine, &catalog, "embedding")?)
                 }
                 (None, Some(lines)) => {
-                    let text = std::fs::read_to_string(&lines).with_context(|| format!("reading {} as UTF-8 text", lines.display()))?;
+                    let text = std::fs::read_to_string(&lines)
+                        .with_context(|| format!("reading {} as UTF-8 text", lines.display()))?;
                     let texts: Vec<String> = text.lines().map(str::to_owned).collect();
-                    let keys = texts.iter().map(|t| serde_json::json!({ "text": t })).collect::<Vec<_>>();
+                    let keys = texts
+                        .iter()
+                        .map(|t| serde_json::json!({ "text": t }))
+                        .collect::<Vec<_>>();
                     (keys, predict_texts(&engine, &texts, "embedding")?)
                 }
                 (None, None) => bail!("give --csv or --lines"),
@@ -182,17 +208,30 @@ fn run(cli: Cli) -> Result<()> {
 fn print_manifest(manifest: &milih_bundle::Manifest, out: &std::path::Path) {
     println!("bundle written to {}:", out.display());
     for file in &manifest.files {
-        println!("  {:<16} {:>11} bytes  sha256 {}", file.name, file.bytes, &file.sha256[..16]);
+        println!(
+            "  {:<16} {:>11} bytes  sha256 {}",
+            file.name,
+            file.bytes,
+            &file.sha256[..16]
+        );
     }
     println!("  total            {:>11} bytes", manifest.total_bytes());
 }
 
-fn write_embeddings(out: &std::path::Path, engine: &Engine, keys: Vec<serde_json::Value>, predictions: &[milih_model::Prediction]) -> Result<()> {
+fn write_embeddings(
+    out: &std::path::Path,
+    engine: &Engine,
+    keys: Vec<serde_json::Value>,
+    predictions: &[milih_model::Prediction],
+) -> Result<()> {
     let labels = &engine.config().labels;
     let mut jsonl = Vec::new();
     for (mut key, p) in keys.into_iter().zip(predictions) {
-        let probabilities: serde_json::Map<String, serde_json::Value> =
-            labels.iter().zip(&p.probabilities).map(|(l, v)| (l.clone(), serde_json::json!(v))).collect();
+        let probabilities: serde_json::Map<String, serde_json::Value> = labels
+            .iter()
+            .zip(&p.probabilities)
+            .map(|(l, v)| (l.clone(), serde_json::json!(v)))
+            .collect();
         key["probabilities"] = serde_json::Value::Object(probabilities);
         key["embedding"] = serde_json::json!(p.embedding);
         serde_json::to_writer(&mut jsonl, &key)?;
@@ -201,8 +240,12 @@ fn write_embeddings(out: &std::path::Path, engine: &Engine, keys: Vec<serde_json
     let jsonl_path = out.with_extension("jsonl");
     fsutil::write_atomic(&jsonl_path, &jsonl)?;
     let dim = engine.config().embedding_dim;
-    let flat: Vec<f32> = predictions.iter().flat_map(|p| p.embedding.iter().copied()).collect();
-    let matrix = candle_core::Tensor::from_vec(flat, (predictions.len(), dim), &candle_core::Device::Cpu)?;
+    let flat: Vec<f32> = predictions
+        .iter()
+        .flat_map(|p| p.embedding.iter().copied())
+        .collect();
+    let matrix =
+        candle_core::Tensor::from_vec(flat, (predictions.len(), dim), &candle_core::Device::Cpu)?;
     let npy_path = out.with_extension("npy");
     let tmp = out.with_extension("npy.tmp");
     matrix.write_npy(&tmp)?;

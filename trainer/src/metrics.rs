@@ -58,7 +58,9 @@ pub fn metrics(labels: &[String], scores: &[Vec<f32>], truth: &[Vec<bool>]) -> M
             }
         })
         .collect();
-    let mean = |f: fn(&LabelMetrics) -> f64| per_label.iter().map(f).sum::<f64>() / per_label.len().max(1) as f64;
+    let mean = |f: fn(&LabelMetrics) -> f64| {
+        per_label.iter().map(f).sum::<f64>() / per_label.len().max(1) as f64
+    };
     Metrics {
         macro_f1: mean(|m| m.f1),
         macro_auroc: mean(|m| m.auroc),

@@ -27,7 +27,10 @@ impl AdamW {
         let mut names: Vec<String> = data.keys().cloned().collect();
         names.sort();
         let vars: Vec<Var> = names.iter().map(|n| data[n].clone()).collect();
-        let zeros = vars.iter().map(|v| v.zeros_like()).collect::<Result<Vec<_>>>()?;
+        let zeros = vars
+            .iter()
+            .map(|v| v.zeros_like())
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             scales: names.iter().map(|n| scale(n)).collect(),
             names,
@@ -46,7 +49,9 @@ impl AdamW {
         let bias1 = 1.0 - BETA1.powi(self.step as i32);
         let bias2 = 1.0 - BETA2.powi(self.step as i32);
         for i in 0..self.vars.len() {
-            let Some(grad) = grads.get(self.vars[i].as_tensor()) else { continue };
+            let Some(grad) = grads.get(self.vars[i].as_tensor()) else {
+                continue;
+            };
             let lr = lr * self.scales[i];
             let m = ((&self.first[i] * BETA1)? + (grad * (1.0 - BETA1))?)?;
             let v = ((&self.second[i] * BETA2)? + (grad.sqr()? * (1.0 - BETA2))?)?;
@@ -73,7 +78,9 @@ impl AdamW {
     pub fn restore(&mut self, mut state: HashMap<String, Tensor>, step: usize) -> Result<()> {
         for (i, name) in self.names.iter().enumerate() {
             let mut take = |key: String| {
-                state.remove(&key).ok_or_else(|| candle_core::Error::Msg(format!("optimizer state lacks {key}")))
+                state
+                    .remove(&key)
+                    .ok_or_else(|| candle_core::Error::Msg(format!("optimizer state lacks {key}")))
             };
             self.first[i] = take(format!("m.{name}"))?;
             self.second[i] = take(format!("v.{name}"))?;

@@ -118,7 +118,13 @@ struct CheckpointState {
 /// Trains from the base checkpoint in `base` (a directory with
 /// `config.json`, `tokenizer.json`, `model.safetensors`) on `catalog`,
 /// writing checkpoints and the final model to `out`.
-pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, resume: bool) -> Result<TrainReport> {
+pub fn train(
+    base: &Path,
+    catalog: &Catalog,
+    out: &Path,
+    options: TrainOptions,
+    resume: bool,
+) -> Result<TrainReport> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let options = settle_options(out, options, resume)?;
     let device = Device::Cpu;
@@ -126,7 +132,11 @@ pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, 
     let bert = BertConfig::from_json(&read(&base.join("config.json"))?)?;
     let tokenizer_json = read(&base.join("tokenizer.json"))?;
     if options.max_length > bert.max_position_embeddings {
-        bail!("--max-length {} exceeds the model's {} positions", options.max_length, bert.max_position_embeddings);
+        bail!(
+            "--max-length {} exceeds the model's {} positions",
+            options.max_length,
+            bert.max_position_embeddings
+        );
     }
     let config = HybridConfig {
         bert,
@@ -136,20 +146,34 @@ pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, 
     };
     let encoder = TextEncoder::from_json(&tokenizer_json, options.max_length)?;
     if encoder.vocab_size() > config.bert.vocab_size {
-        bail!("the tokenizer has {} tokens but the model only {}", encoder.vocab_size(), config.bert.vocab_size);
+        bail!(
+            "the tokenizer has {} tokens but the model only {}",
+            encoder.vocab_size(),
+            config.bert.vocab_size
+        );
     }
 
     let mut varmap = VarMap::new();
-    let model = Hybrid::load(&config, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let model = Hybrid::load(
+        &config,
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+    )?;
     let loaded = load_base_weights(&varmap, &base.join("model.safetensors"), &device)?;
     milih_model::init::init_weights(&varmap, options.seed, |name| loaded.contains(name))?;
     let head_scale = options.head_learning_rate / options.learning_rate;
     let mut optimizer = AdamW::new(&varmap, options.weight_decay, |name| {
-        if name.starts_with(HEADS_PREFIX) { head_scale } else { 1.0 }
+        if name.starts_with(HEADS_PREFIX) {
+            head_scale
+        } else {
+            1.0
+        }
     })?;
 
     let split = split(catalog, options.held_out_fraction, options.seed);
-    write_atomic(&out.join(run_files::SPLIT), &serde_json::to_vec_pretty(&split)?)?;
+    write_atomic(
+        &out.join(run_files::SPLIT),
+        &serde_json::to_vec_pretty(&split)?,
+    )?;
     let ids: Vec<Vec<u32>> = catalog
         .products
         .iter()
@@ -161,7 +185,9 @@ pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, 
     let mut training_seconds = 0.0;
     if resume {
         if let Some((dir, state)) = latest_checkpoint(out)? {
-            varmap.load(dir.join(CKPT_MODEL)).with_context(|| format!("loading {}", dir.display()))?;
+            varmap
+                .load(dir.join(CKPT_MODEL))
+                .with_context(|| format!("loading {}", dir.display()))?;
             let moments = candle_core::safetensors::load(dir.join(CKPT_OPTIMIZER), &device)?;
             optimizer.restore(moments, state.step)?;
             start_epoch = state.epoch + 1;
@@ -172,14 +198,16 @@ pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, 
     }
 
     let batches_per_epoch = split.train.len().div_ceil(options.batch_size);
-    let total_steps = (options.epochs * batches_per_epoch).min(options.max_steps.unwrap_or(usize::MAX));
+    let total_steps =
+        (options.epochs * batches_per_epoch).min(options.max_steps.unwrap_or(usize::MAX));
     let warmup = (total_steps / 10).max(1);
     let learning_rate = |step: usize| {
         let step = step as f64;
         if step < warmup as f64 {
             options.learning_rate * (step + 1.0) / warmup as f64
         } else {
-            options.learning_rate * ((total_steps as f64 - step) / (total_steps - warmup).max(1) as f64).max(0.0)
+            options.learning_rate
+                * ((total_steps as f64 - step) / (total_steps - warmup).max(1) as f64).max(0.0)
         }
     };
 
@@ -189,33 +217,71 @@ pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, 
         }
         let started = Instant::now();
         let mut order = split.train.clone();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(options.seed, epoch, 1)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(
+            options.seed,
+            epoch,
+            1,
+        )));
         let mut query_rng = ChaCha8Rng::seed_from_u64(epoch_seed(options.seed, epoch, 2));
         let steps_this_epoch = batches_per_epoch.min(total_steps - optimizer.step);
-        let bar = progress_bar(steps_this_epoch as u64, &format!("epoch {epoch}/{}", options.epochs));
+        let bar = progress_bar(
+            steps_this_epoch as u64,
+            &format!("epoch {epoch}/{}", options.epochs),
+        );
         let (mut cls_sum, mut con_sum, mut sequences) = (0.0, 0.0, 0usize);
         for batch in order.chunks(options.batch_size).take(steps_this_epoch) {
-            let products: Vec<&milih_catalog::Product> = batch.iter().map(|&i| &catalog.products[i]).collect();
-            let inputs = batch_from_ids(&batch.iter().map(|&i| ids[i].clone()).collect::<Vec<_>>(), &device)?;
-            let queries: Vec<_> = products.iter().map(|p| query_for(p, &mut query_rng)).collect();
-            let query_ids = queries.iter().map(|q| encoder.ids(&q.text())).collect::<Result<Vec<_>, _>>()?;
+            let products: Vec<&milih_catalog::Product> =
+                batch.iter().map(|&i| &catalog.products[i]).collect();
+            let inputs = batch_from_ids(
+                &batch.iter().map(|&i| ids[i].clone()).collect::<Vec<_>>(),
+                &device,
+            )?;
+            let queries: Vec<_> = products
+                .iter()
+                .map(|p| query_for(p, &mut query_rng))
+                .collect();
+            let query_ids = queries
+                .iter()
+                .map(|q| encoder.ids(&q.text()))
+                .collect::<Result<Vec<_>, _>>()?;
             let query_inputs = batch_from_ids(&query_ids, &device)?;
 
-            let output = model.forward(&inputs.input_ids, &inputs.attention_mask, Mode::Train, options.freeze_layers)?;
+            let output = model.forward(
+                &inputs.input_ids,
+                &inputs.attention_mask,
+                Mode::Train,
+                options.freeze_layers,
+            )?;
             let classification = masked_bce(&output.logits, &products, &device)?;
-            let query_embeddings =
-                model.embed(&query_inputs.input_ids, &query_inputs.attention_mask, Mode::Train, options.freeze_layers)?;
+            let query_embeddings = model.embed(
+                &query_inputs.input_ids,
+                &query_inputs.attention_mask,
+                Mode::Train,
+                options.freeze_layers,
+            )?;
             let relevance: Vec<f32> = queries
                 .iter()
-                .flat_map(|q| products.iter().map(move |p| f32::from(u8::from(q.is_relevant(p)))))
+                .flat_map(|q| {
+                    products
+                        .iter()
+                        .map(move |p| f32::from(u8::from(q.is_relevant(p))))
+                })
                 .collect();
             let relevance = Tensor::from_vec(relevance, (batch.len(), batch.len()), &device)?;
-            let contrastive = multi_positive_nce(&query_embeddings, &output.embeddings, &relevance, options.temperature)?;
+            let contrastive = multi_positive_nce(
+                &query_embeddings,
+                &output.embeddings,
+                &relevance,
+                options.temperature,
+            )?;
             let loss = (&classification + (&contrastive * options.contrastive_weight)?)?;
             let grads = loss.backward()?;
             optimizer.step(&grads, learning_rate(optimizer.step))?;
 
-            let (c, q) = (classification.to_scalar::<f32>()? as f64, contrastive.to_scalar::<f32>()? as f64);
+            let (c, q) = (
+                classification.to_scalar::<f32>()? as f64,
+                contrastive.to_scalar::<f32>()? as f64,
+            );
             cls_sum += c * batch.len() as f64;
             con_sum += q * batch.len() as f64;
             sequences += batch.len();
@@ -252,7 +318,10 @@ pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, 
     }
 
     varmap.save(out.join(run_files::MODEL))?;
-    write_atomic(&out.join(run_files::CONFIG), &serde_json::to_vec_pretty(&config)?)?;
+    write_atomic(
+        &out.join(run_files::CONFIG),
+        &serde_json::to_vec_pretty(&config)?,
+    )?;
     write_atomic(&out.join(run_files::TOKENIZER), &tokenizer_json)?;
     let report = TrainReport {
         options,
@@ -261,7 +330,10 @@ pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, 
         history,
         training_seconds,
     };
-    write_atomic(&out.join(run_files::METRICS), &serde_json::to_vec_pretty(&report)?)?;
+    write_atomic(
+        &out.join(run_files::METRICS),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
     Ok(report)
 }
 
@@ -270,7 +342,8 @@ pub fn train(base: &Path, catalog: &Catalog, out: &Path, options: TrainOptions, 
 fn settle_options(out: &Path, options: TrainOptions, resume: bool) -> Result<TrainOptions> {
     let path = out.join(run_files::OPTIONS);
     if resume && path.exists() {
-        let saved: TrainOptions = serde_json::from_slice(&read(&path)?).with_context(|| format!("parsing {}", path.display()))?;
+        let saved: TrainOptions = serde_json::from_slice(&read(&path)?)
+            .with_context(|| format!("parsing {}", path.display()))?;
         if saved != options {
             eprintln!("resuming with the options saved in {}", path.display());
         }
@@ -281,36 +354,55 @@ fn settle_options(out: &Path, options: TrainOptions, resume: bool) -> Result<Tra
 }
 
 fn epoch_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
-    seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64 * 16 + stream)
+    seed.wrapping_mul(1_000_003)
+        .wrapping_add(epoch as u64 * 16 + stream)
 }
 
 /// Copies the base checkpoint's weights into the encoder variables and
 /// returns their names. Every encoder variable must be found.
 fn load_base_weights(varmap: &VarMap, path: &Path, device: &Device) -> Result<HashSet<String>> {
-    let tensors = candle_core::safetensors::load(path, device).with_context(|| format!("reading {}", path.display()))?;
+    let tensors = candle_core::safetensors::load(path, device)
+        .with_context(|| format!("reading {}", path.display()))?;
     let vars = varmap.data().lock().expect("var map lock");
     let mut loaded = HashSet::new();
     for (name, tensor) in tensors {
-        let Some(name) = milih_model::canonical_weight_name(&name) else { continue };
+        let Some(name) = milih_model::canonical_weight_name(&name) else {
+            continue;
+        };
         let Some(var) = vars.get(&name) else { continue };
         if var.dims() != tensor.dims() {
-            bail!("{}: `{name}` has shape {:?}, the config implies {:?}", path.display(), tensor.dims(), var.dims());
+            bail!(
+                "{}: `{name}` has shape {:?}, the config implies {:?}",
+                path.display(),
+                tensor.dims(),
+                var.dims()
+            );
         }
         var.set(&tensor.to_dtype(DType::F32)?)?;
         loaded.insert(name);
     }
-    let mut missing: Vec<&String> =
-        vars.keys().filter(|n| !n.starts_with(HEADS_PREFIX) && !loaded.contains(*n)).collect();
+    let mut missing: Vec<&String> = vars
+        .keys()
+        .filter(|n| !n.starts_with(HEADS_PREFIX) && !loaded.contains(*n))
+        .collect();
     missing.sort();
     if let Some(first) = missing.first() {
-        bail!("{} lacks {} encoder weights, e.g. `{first}`", path.display(), missing.len());
+        bail!(
+            "{} lacks {} encoder weights, e.g. `{first}`",
+            path.display(),
+            missing.len()
+        );
     }
     Ok(loaded)
 }
 
 /// Binary cross-entropy over the labeled products of the batch only:
 /// unlabeled products carry no skin-type information and are masked out.
-fn masked_bce(logits: &Tensor, products: &[&milih_catalog::Product], device: &Device) -> Result<Tensor> {
+fn masked_bce(
+    logits: &Tensor,
+    products: &[&milih_catalog::Product],
+    device: &Device,
+) -> Result<Tensor> {
     let labels = logits.dim(1)?;
     let mut targets = Vec::with_capacity(products.len() * labels);
     let mut weights = Vec::with_capacity(products.len());
@@ -330,30 +422,51 @@ fn masked_bce(logits: &Tensor, products: &[&milih_catalog::Product], device: &De
     let targets = Tensor::from_vec(targets, (products.len(), labels), device)?;
     let weights = Tensor::from_vec(weights, (products.len(), 1), device)?;
     // max(x, 0) - x·t + log(1 + e^-|x|): stable for any logit.
-    let per_entry = ((logits.relu()? - (logits * &targets)?)? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+    let per_entry =
+        ((logits.relu()? - (logits * &targets)?)? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
     let total = per_entry.broadcast_mul(&weights)?.sum_all()?;
     Ok((total / (labeled.max(1.0) as f64 * labels as f64))?)
 }
 
 /// InfoNCE with several positives per query: minus the log of the softmax
 /// mass that each query puts on its relevant products, averaged over queries.
-fn multi_positive_nce(queries: &Tensor, products: &Tensor, relevance: &Tensor, temperature: f64) -> Result<Tensor> {
+fn multi_positive_nce(
+    queries: &Tensor,
+    products: &Tensor,
+    relevance: &Tensor,
+    temperature: f64,
+) -> Result<Tensor> {
     let logits = (queries.matmul(&products.t()?)? / temperature)?;
     let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     let positive_mass = (log_probs.exp()? * relevance)?.sum(1)?;
     Ok(positive_mass.clamp(1e-9, 1.0)?.log()?.neg()?.mean_all()?)
 }
 
-fn evaluate_held_out(varmap: &VarMap, config: &HybridConfig, encoder: &TextEncoder, catalog: &Catalog, split: &Split) -> Result<Evaluation> {
+fn evaluate_held_out(
+    varmap: &VarMap,
+    config: &HybridConfig,
+    encoder: &TextEncoder,
+    catalog: &Catalog,
+    split: &Split,
+) -> Result<Evaluation> {
     let engine = Engine::new(config.clone(), encoder.clone(), tensors_of(varmap))?;
-    let texts: Vec<String> = split.held_out.iter().map(|&i| catalog.products[i].model_text()).collect();
+    let texts: Vec<String> = split
+        .held_out
+        .iter()
+        .map(|&i| catalog.products[i].model_text())
+        .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let predictions = engine.predict(&refs, 16)?;
     let scores: Vec<Vec<f32>> = predictions.into_iter().map(|p| p.probabilities).collect();
     let truth: Vec<Vec<bool>> = split
         .held_out
         .iter()
-        .map(|&i| catalog.products[i].skin_labels.expect("held-out products are labeled").to_vec())
+        .map(|&i| {
+            catalog.products[i]
+                .skin_labels
+                .expect("held-out products are labeled")
+                .to_vec()
+        })
         .collect();
     Ok(evaluate(&config.labels, &scores, &truth))
 }
@@ -365,23 +478,41 @@ pub fn tensors_of(varmap: &VarMap) -> HashMap<String, Tensor> {
         .lock()
         .expect("var map lock")
         .iter()
-        .map(|(name, var)| (name.clone(), var.as_tensor().copy().expect("copy of a CPU tensor")))
+        .map(|(name, var)| {
+            (
+                name.clone(),
+                var.as_tensor().copy().expect("copy of a CPU tensor"),
+            )
+        })
         .collect()
 }
 
-fn save_checkpoint(out: &Path, varmap: &VarMap, optimizer: &AdamW, epoch: usize, history: &[EpochRecord], training_seconds: f64) -> Result<()> {
+fn save_checkpoint(
+    out: &Path,
+    varmap: &VarMap,
+    optimizer: &AdamW,
+    epoch: usize,
+    history: &[EpochRecord],
+    training_seconds: f64,
+) -> Result<()> {
     let dir = checkpoint_dir(out, epoch);
     replace_dir_atomic(&dir, |staging| {
         varmap.save(staging.join(CKPT_MODEL))?;
         candle_core::safetensors::save(&optimizer.state(), staging.join(CKPT_OPTIMIZER))?;
-        let state = CheckpointState { epoch, step: optimizer.step, history: history.to_vec(), training_seconds };
+        let state = CheckpointState {
+            epoch,
+            step: optimizer.step,
+            history: history.to_vec(),
+            training_seconds,
+        };
         std::fs::write(staging.join(CKPT_STATE), serde_json::to_vec_pretty(&state)?)?;
         Ok(())
     })
 }
 
 fn checkpoint_dir(out: &Path, epoch: usize) -> PathBuf {
-    out.join(run_files::CHECKPOINTS).join(format!("epoch-{epoch:03}"))
+    out.join(run_files::CHECKPOINTS)
+        .join(format!("epoch-{epoch:03}"))
 }
 
 fn latest_checkpoint(out: &Path) -> Result<Option<(PathBuf, CheckpointState)>> {
@@ -391,10 +522,15 @@ fn latest_checkpoint(out: &Path) -> Result<Option<(PathBuf, CheckpointState)>> {
     }
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
+        })
         .collect();
     dirs.sort();
-    let Some(dir) = dirs.pop() else { return Ok(None) };
+    let Some(dir) = dirs.pop() else {
+        return Ok(None);
+    };
     let state: CheckpointState = serde_json::from_slice(&read(&dir.join(CKPT_STATE))?)?;
     Ok(Some((dir, state)))
 }
@@ -402,11 +538,92 @@ fn latest_checkpoint(out: &Path) -> Result<Option<(PathBuf, CheckpointState)>> {
 pub fn progress_bar(len: u64, prefix: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(prefix.to_owned());
     bar
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use milih_catalog::Product;
+
+    fn product(labels: Option<[bool; 5]>) -> Product {
+        Product {
+            id: 0,
+            product_type: "Cleanser".into(),
+            brand: "B".into(),
+            name: "N".into(),
+            price: 1.0,
+            rating: 4.0,
+            ingredients: None,
+            skin_labels: labels,
+        }
+    }
+
+    #[test]
+    fn unlabeled_products_add_no_classification_loss() {
+        let device = Device::Cpu;
+        let logits = Tensor::new(
+            &[[3.0f32, -2.0, 0.5, 1.0, -1.0], [5.0, 5.0, 5.0, 5.0, 5.0]],
+            &device,
+        )
+        .unwrap();
+        let unlabeled = product(None);
+        let labeled = product(Some([true, false, true, true, false]));
+        let only_unlabeled = masked_bce(&logits, &[&unlabeled, &unlabeled], &device).unwrap();
+        assert_eq!(only_unlabeled.to_scalar::<f32>().unwrap(), 0.0);
+        // The unlabeled second row, whose logits say "suits all", changes nothing.
+        let mixed = masked_bce(&logits, &[&labeled, &unlabeled], &device)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let alone = masked_bce(&logits.narrow(0, 0, 1).unwrap(), &[&labeled], &device)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!((mixed - alone).abs() < 1e-6);
+        // And it matches the textbook formula.
+        let expected: f32 = [
+            (3.0f32, 1.0f32),
+            (-2.0, 0.0),
+            (0.5, 1.0),
+            (1.0, 1.0),
+            (-1.0, 0.0),
+        ]
+        .iter()
+        .map(|&(x, t)| {
+            let p = 1.0 / (1.0 + (-x).exp());
+            -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+        })
+        .sum::<f32>()
+            / 5.0;
+        assert!((alone - expected).abs() < 1e-5, "{alone} vs {expected}");
+    }
+
+    #[test]
+    fn contrastive_loss_is_low_when_queries_find_their_products() {
+        let device = Device::Cpu;
+        let eye = Tensor::eye(3, DType::F32, &device).unwrap();
+        let relevance = Tensor::eye(3, DType::F32, &device).unwrap();
+        let good = multi_positive_nce(&eye, &eye, &relevance, 0.05)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let shuffled = Tensor::new(
+            &[[0f32, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]],
+            &device,
+        )
+        .unwrap();
+        let bad = multi_positive_nce(&eye, &shuffled, &relevance, 0.05)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(good < 1e-3 && bad > 10.0, "good {good}, bad {bad}");
+    }
+}

@@ -62,7 +62,7 @@ impl BertConfig {
         if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 {
             return bad("hidden size, heads and layers must be positive".into());
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(format!(
                 "hidden size {} is not divisible by {} attention heads",
                 self.hidden_size, self.num_attention_heads

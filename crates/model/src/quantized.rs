@@ -17,7 +17,7 @@ fn storage_type(name: &str, tensor: &Tensor) -> GgmlDType {
     let is_matrix = dims.len() == 2;
     let blocks_fit = dims
         .last()
-        .is_some_and(|d| d % GgmlDType::Q8_0.block_size() == 0);
+        .is_some_and(|d| d.is_multiple_of(GgmlDType::Q8_0.block_size()));
     // The heads are small and decide the output directly: keep them exact.
     if !is_matrix || !blocks_fit || name.starts_with(crate::HEADS_PREFIX) {
         GgmlDType::F32

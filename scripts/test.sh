@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints for both targets, unit and
+# integration tests, the release site build, and the browser tests in
+# headless Chromium against that build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PWD/tools/node_modules/.bin:$PATH"
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all --check
+
+step "lints (native)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "lints (wasm32)"
+cargo clippy -p milih-web -p milih-model -p milih-rank -p milih-bundle -p milih-catalog \
+  --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+step "unit and integration tests"
+cargo test --workspace
+
+step "site build (trunk, release)"
+trunk build --release
+
+step "native embeddings for the parity test"
+mkdir -p target/parity
+cargo run -q -p milih-trainer -- embed --bundle public/model \
+  --lines tests/browser/parity-texts.txt --out target/parity/native
+
+step "browser tests (headless Chromium)"
+node --test --test-concurrency=1 tests/browser/

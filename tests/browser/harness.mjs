@@ -1,0 +1,65 @@
+// Shared pieces of the browser tests: a plain static file server and
+// headless Chromium driven by playwright-core.
+import { chromium } from 'playwright-core';
+import { createServer } from 'node:http';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.css': 'text/css',
+  '.json': 'application/json',
+};
+
+/** Serves `root` like any static host: files only, no rewrites. */
+export async function serveStatic(root) {
+  const server = createServer(async (req, res) => {
+    try {
+      let path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
+      if (path.includes('..')) throw new Error('outside root');
+      let file = join(root, path);
+      if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end('not found');
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** Headless Debian Chromium with the flags that work as root and offline. */
+export async function launchBrowser() {
+  const userDataDir = await mkdtemp(join(tmpdir(), 'milih-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  return context;
+}
+
+/** Opens the site and waits until the model is ready or has failed. */
+export async function openSite(context, url) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector('.page[data-state="ready"], .page[data-state="error"]', { timeout: 180_000 });
+  return { page, errors };
+}

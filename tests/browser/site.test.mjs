@@ -1,0 +1,128 @@
+// The built site (`dist/`, made by `trunk build --release`) in headless
+// Chromium: loading, searching, parity with the native engine, and the
+// error state of a corrupted bundle.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchBrowser, openSite, serveStatic } from './harness.mjs';
+
+const DIST = process.env.MILIH_DIST ?? 'dist';
+const NATIVE = process.env.MILIH_NATIVE_EMBEDDINGS ?? 'target/parity/native.jsonl';
+
+let server;
+let context;
+
+before(async () => {
+  server = await serveStatic(DIST);
+  context = await launchBrowser();
+});
+
+after(async () => {
+  await context?.close();
+  await server?.close();
+});
+
+async function checkBox(page, name, value) {
+  await page.locator(`input[name="${name}"][value="${value}"]`).check();
+}
+
+async function waitForResults(page, previous) {
+  await page.waitForFunction(
+    (prev) => {
+      const summary = document.querySelector('.summary');
+      return summary && summary.textContent !== prev;
+    },
+    previous,
+    { timeout: 60_000 },
+  );
+  return page.locator('.summary').textContent();
+}
+
+test('the page loads the bundle and shows the collection', async () => {
+  const { page, errors } = await openSite(context, server.url);
+  assert.equal(await page.getAttribute('.page', 'data-state'), 'ready', await page.textContent('body'));
+  assert.match(await page.textContent('[data-stat="products"]'), /^1472 products/);
+  assert.match(await page.textContent('[data-stat="types"]'), /^6 types/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('Dry + Moisturizer gives 10 moisturizers, none labeled unsuitable for dry skin', async () => {
+  const { page } = await openSite(context, server.url);
+  await checkBox(page, 'skin', 'Dry');
+  const first = await waitForResults(page, null);
+  await checkBox(page, 'type', 'Moisturizer');
+  const summary = await waitForResults(page, first);
+  assert.match(summary, /moisturizer for dry skin/);
+  const cards = page.locator('.card');
+  assert.equal(await cards.count(), 10);
+  for (const card of await cards.all()) {
+    assert.equal(await card.getAttribute('data-type'), 'Moisturizer');
+    const dryFit = await card.locator('[data-skin="Dry"]').getAttribute('data-fit');
+    assert.ok(dryFit === 'labeled-yes' || dryFit === 'predicted-yes', `Dry fit was ${dryFit}`);
+  }
+  await page.close();
+});
+
+test('a free-text query returns results, and one query is timed', async () => {
+  const { page } = await openSite(context, server.url);
+  await page.fill('#query', "gentle cleanser that won't dry my skin");
+  const summary = await waitForResults(page, null);
+  assert.match(summary, /^10 results for/);
+  assert.ok((await page.locator('.card').count()) > 0);
+  // Warm timings of the whole search (embedding + ranking) in the worker.
+  const timings = [];
+  for (const text of ['serum for acne', 'eye cream for dark circles', 'sunscreen for sensitive skin', 'night cream', 'exfoliating face mask']) {
+    const before = await page.textContent('.summary');
+    await page.fill('#query', text);
+    await waitForResults(page, before);
+    timings.push(Number(await page.getAttribute('.summary', 'data-millis')));
+  }
+  timings.sort((a, b) => a - b);
+  console.log(`in-browser search (embedding + ranking), warm, ms: ${timings.join(', ')}; median ${timings[2]}`);
+  await page.close();
+});
+
+test('browser and native embeddings agree (cosine >= 0.999)', async () => {
+  const native = (await readFile(NATIVE, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  const { page } = await openSite(context, server.url);
+  let worst = 1;
+  for (const { text, embedding } of native) {
+    const result = await page.evaluate((t) => window.milihEmbed(t), text);
+    assert.ok(Array.isArray(result), `embedding failed: ${result}`);
+    const [browser] = result;
+    assert.equal(browser.length, embedding.length);
+    let dot = 0, na = 0, nb = 0;
+    for (let i = 0; i < browser.length; i++) {
+      dot += browser[i] * embedding[i];
+      na += browser[i] ** 2;
+      nb += embedding[i] ** 2;
+    }
+    const cosine = dot / Math.sqrt(na * nb);
+    worst = Math.min(worst, cosine);
+    assert.ok(cosine >= 0.999, `cosine ${cosine} for ${JSON.stringify(text)}`);
+  }
+  console.log(`browser vs native: ${native.length} texts, lowest cosine ${worst.toFixed(6)}`);
+  await page.close();
+});
+
+test('a corrupted model file shows the error state and no results', async () => {
+  const broken = await mkdtemp(join(tmpdir(), 'milih-broken-'));
+  await cp(DIST, broken, { recursive: true });
+  const weights = join(broken, 'model', 'model.gguf');
+  const bytes = await readFile(weights);
+  bytes[bytes.length >> 1] ^= 0xff;
+  await writeFile(weights, bytes);
+  const brokenServer = await serveStatic(broken);
+  try {
+    const { page } = await openSite(context, brokenServer.url);
+    assert.equal(await page.getAttribute('.page', 'data-state'), 'error');
+    assert.match(await page.textContent('.error-message'), /model\.gguf.*SHA-256/);
+    assert.equal(await page.locator('.card').count(), 0);
+    await page.close();
+  } finally {
+    await brokenServer.close();
+  }
+});

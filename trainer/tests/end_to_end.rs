@@ -1,0 +1,197 @@
+//! The trainer end to end on a tiny BERT built in code: train a few steps,
+//! export, reload the bundle and get the exported outputs back; resume a
+//! run cut short; re-index another catalog.
+
+use milih_bundle::files;
+use milih_catalog::Catalog;
+use milih_model::tiny::tiny_base;
+use milih_model::Engine;
+use milih_trainer::export::{export, index, load_bundle};
+use milih_trainer::load_catalog;
+use milih_trainer::train::{run_files, train, TrainOptions};
+use std::path::Path;
+
+fn small_catalog(n: usize) -> Catalog {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/cosmetics.csv");
+    let mut catalog = load_catalog(&path, &[]).unwrap();
+    // Every 7th product: all six types, labeled and unlabeled rows.
+    catalog.products = catalog.products.into_iter().step_by(7).take(n).collect();
+    for (id, p) in catalog.products.iter_mut().enumerate() {
+        p.id = id;
+    }
+    catalog
+}
+
+fn write_tiny_base(dir: &Path, catalog: &Catalog) {
+    let texts: Vec<String> = catalog.products.iter().map(|p| p.model_text()).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let base = tiny_base(&refs, 3).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec(&base.config).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("tokenizer.json"), &base.tokenizer_json).unwrap();
+    candle_core::safetensors::save(&base.weights, dir.join("model.safetensors")).unwrap();
+}
+
+fn options() -> TrainOptions {
+    TrainOptions {
+        epochs: 2,
+        max_steps: Some(8),
+        batch_size: 8,
+        max_length: 48,
+        embedding_dim: 16,
+        learning_rate: 1e-3,
+        head_learning_rate: 1e-2,
+        seed: 11,
+        ..TrainOptions::default()
+    }
+}
+
+#[test]
+fn train_export_reload_gives_identical_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = small_catalog(48);
+    assert!(
+        catalog.products.iter().any(|p| !p.is_labeled()),
+        "the sample holds unlabeled rows"
+    );
+    let base = tmp.path().join("base");
+    write_tiny_base(&base, &catalog);
+    let run = tmp.path().join("run");
+    let report = train(&base, &catalog, &run, options(), false).unwrap();
+    assert_eq!(report.history.len(), 2);
+    assert_eq!(report.history.last().unwrap().steps, 8);
+    let eval = report.final_evaluation().unwrap();
+    assert_eq!(eval.all_suitable_baseline.macro_auroc, 0.5);
+    assert!(eval.model.macro_auroc.is_finite());
+    for name in [
+        run_files::MODEL,
+        run_files::CONFIG,
+        run_files::TOKENIZER,
+        run_files::METRICS,
+    ] {
+        assert!(run.join(name).exists(), "{name} written");
+    }
+
+    let out = tmp.path().join("bundle");
+    let (manifest, agreement) = export(&run, &catalog, &out).unwrap();
+    assert_eq!(manifest.num_products, 48);
+    assert!(agreement.min_embedding_cosine > 0.99, "{agreement:?}");
+    for name in files::ALL.iter().chain([&files::MANIFEST]) {
+        assert!(out.join(name).exists(), "{name} exported");
+    }
+
+    // Reload through the same verified path the browser uses.
+    let bundle = load_bundle(&out).unwrap();
+    let engine =
+        Engine::from_bundle(&bundle.config_json, &bundle.tokenizer_json, &bundle.weights).unwrap();
+    let texts: Vec<String> = catalog.products.iter().map(|p| p.model_text()).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let predictions = engine.predict(&refs, 16).unwrap();
+    for (i, p) in predictions.iter().enumerate() {
+        assert_eq!(
+            p.embedding.as_slice(),
+            bundle.embeddings.row(i),
+            "embedding of product {i}"
+        );
+        assert_eq!(
+            p.probabilities, bundle.catalog.products[i].predicted,
+            "probabilities of product {i}"
+        );
+        let norm: f32 = p.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+    // The query path agrees with the batched product path.
+    let single = engine.embed_query(refs[0]).unwrap();
+    let cosine: f32 = single
+        .iter()
+        .zip(&predictions[0].embedding)
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!(cosine > 0.9999, "query path cosine {cosine}");
+
+    // Exporting again gives byte-identical files.
+    let again = tmp.path().join("bundle-again");
+    let (manifest_again, _) = export(&run, &catalog, &again).unwrap();
+    assert_eq!(manifest.files, manifest_again.files);
+
+    // Re-indexing another catalog keeps the model and re-embeds products.
+    let other = small_catalog(20);
+    let indexed = tmp.path().join("indexed");
+    let manifest_indexed = index(&out, &other, &indexed).unwrap();
+    assert_eq!(manifest_indexed.num_products, 20);
+    assert_eq!(
+        manifest_indexed
+            .files
+            .iter()
+            .find(|f| f.name == files::WEIGHTS),
+        manifest.files.iter().find(|f| f.name == files::WEIGHTS)
+    );
+    assert_eq!(
+        load_bundle(&indexed).unwrap().catalog.products[1].product,
+        other.products[1]
+    );
+}
+
+#[test]
+fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = small_catalog(32);
+    let base = tmp.path().join("base");
+    write_tiny_base(&base, &catalog);
+    let full = tmp.path().join("full");
+    let report = train(&base, &catalog, &full, options(), false).unwrap();
+
+    // A run killed after its first epoch: only the first checkpoint survives.
+    let cut = tmp.path().join("cut");
+    copy_dir(&full, &cut);
+    std::fs::remove_dir_all(cut.join(run_files::CHECKPOINTS).join("epoch-002")).unwrap();
+    for name in [run_files::MODEL, run_files::METRICS] {
+        std::fs::remove_file(cut.join(name)).unwrap();
+    }
+    // Different command-line options are ignored in favour of the saved ones.
+    let resumed = train(
+        &base,
+        &catalog,
+        &cut,
+        TrainOptions {
+            seed: 999,
+            ..options()
+        },
+        true,
+    )
+    .unwrap();
+    assert_eq!(resumed.history.len(), 2);
+    assert_eq!(resumed.history[1].held_out, report.history[1].held_out);
+    let a = candle_core::safetensors::load(full.join(run_files::MODEL), &candle_core::Device::Cpu)
+        .unwrap();
+    let b = candle_core::safetensors::load(cut.join(run_files::MODEL), &candle_core::Device::Cpu)
+        .unwrap();
+    for (name, tensor) in &a {
+        let diff = (tensor - &b[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(diff, 0.0, "{name} differs after resume");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

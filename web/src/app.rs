@@ -1,0 +1,444 @@
+//! The page: filters and free text in, ranked product cards out. All model
+//! work is sent to the worker; this side only renders.
+
+use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search, CONCERNS};
+use leptos::prelude::*;
+use milih_catalog::SKIN_TYPES;
+use milih_rank::{Filter, SkinFit};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, Worker};
+
+/// Results shown per search.
+const RESULTS_SHOWN: usize = 10;
+/// Quiet time after typing before the text is searched.
+const TYPING_DEBOUNCE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Status {
+    Starting,
+    Loading {
+        loaded: u64,
+        total: u64,
+        stage: String,
+    },
+    Ready(CollectionStats),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Outcome {
+    query_text: String,
+    results: Vec<ResultCard>,
+    millis: f64,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+    /// Resolvers of `window.milihEmbed` promises, by request id.
+    static PENDING_EMBEDS: RefCell<HashMap<u64, js_sys::Function>> = RefCell::new(HashMap::new());
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+fn next_id() -> u64 {
+    NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
+}
+
+fn post(request: &Request) {
+    let Ok(value) = serde_wasm_bindgen::to_value(request) else {
+        return;
+    };
+    WORKER.with(|w| {
+        if let Some(worker) = w.borrow().as_ref() {
+            let _ = worker.post_message(&value);
+        }
+    });
+}
+
+pub fn mount() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let status = RwSignal::new(Status::Starting);
+    let outcome = RwSignal::new(None::<Outcome>);
+    let request_error = RwSignal::new(None::<String>);
+    let latest_search = RwSignal::new(0u64);
+
+    let skin_types = RwSignal::new(Vec::<usize>::new());
+    let product_types = RwSignal::new(Vec::<String>::new());
+    let concerns = RwSignal::new(Vec::<String>::new());
+    let avoid = RwSignal::new(String::new());
+    let text = RwSignal::new(String::new());
+    let typed = RwSignal::new(String::new());
+    let typing_generation = RwSignal::new(0u64);
+
+    start_worker(status, outcome, request_error, latest_search);
+
+    // Search whenever the model is ready and the question changes.
+    Effect::new(move |_| {
+        if !matches!(status.get(), Status::Ready(_)) {
+            return;
+        }
+        let search = Search {
+            text: text.get(),
+            concerns: concerns.get(),
+            filter: Filter {
+                skin_types: skin_types.get(),
+                product_types: product_types.get(),
+                avoid_ingredients: avoid
+                    .get()
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            },
+            limit: RESULTS_SHOWN,
+        };
+        let id = next_id();
+        latest_search.set(id);
+        post(&Request::Search { id, search });
+    });
+
+    let on_type = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        typed.set(value.clone());
+        let generation = typing_generation.get_untracked() + 1;
+        typing_generation.set(generation);
+        set_timeout(
+            move || {
+                if typing_generation.get_untracked() == generation {
+                    text.set(value);
+                }
+            },
+            TYPING_DEBOUNCE,
+        );
+    };
+
+    let state_name = move || match status.get() {
+        Status::Starting | Status::Loading { .. } => "loading",
+        Status::Ready(_) => "ready",
+        Status::Failed(_) => "error",
+    };
+
+    view! {
+        <div class="page" data-state=state_name>
+            <header>
+                <h1>"Milih"</h1>
+                <p class="tagline">"Skincare picks from product ingredients, computed privately in your browser."</p>
+            </header>
+            <StatusPanel status=status />
+            <main>
+                <form class="filters" on:submit=|ev| ev.prevent_default()>
+                    <fieldset>
+                        <legend>"Skin type"</legend>
+                        {SKIN_TYPES.iter().enumerate().map(|(i, name)| view! {
+                            <label class="choice">
+                                <input type="checkbox" name="skin" value=*name
+                                    prop:checked=move || skin_types.get().contains(&i)
+                                    on:change=move |ev| toggle(skin_types, i, event_target_checked(&ev)) />
+                                {*name}
+                            </label>
+                        }).collect_view()}
+                    </fieldset>
+                    <fieldset>
+                        <legend>"Product type"</legend>
+                        {move || match status.get() {
+                            Status::Ready(stats) => stats.product_types.into_iter().map(|kind| {
+                                let value = kind.clone();
+                                let checked = kind.clone();
+                                view! {
+                                    <label class="choice">
+                                        <input type="checkbox" name="type" value=value
+                                            prop:checked=move || product_types.get().contains(&checked)
+                                            on:change={
+                                                let kind = kind.clone();
+                                                move |ev| toggle(product_types, kind.clone(), event_target_checked(&ev))
+                                            } />
+                                        {kind.clone()}
+                                    </label>
+                                }
+                            }).collect_view().into_any(),
+                            _ => view! { <p class="hint">"Available once the catalog has loaded."</p> }.into_any(),
+                        }}
+                    </fieldset>
+                    <fieldset>
+                        <legend>"Concerns"</legend>
+                        {CONCERNS.iter().map(|(key, words)| {
+                            let words = words.to_string();
+                            let shown = words.clone();
+                            let checked = words.clone();
+                            view! {
+                                <label class="choice">
+                                    <input type="checkbox" name="concern" value=*key
+                                        prop:checked=move || concerns.get().contains(&checked)
+                                        on:change=move |ev| toggle(concerns, words.clone(), event_target_checked(&ev)) />
+                                    {shown}
+                                </label>
+                            }
+                        }).collect_view()}
+                    </fieldset>
+                    <label class="field">
+                        "Ingredients to avoid (comma-separated)"
+                        <input id="avoid" type="text" placeholder="fragrance, alcohol denat"
+                            on:change=move |ev| avoid.set(event_target_value(&ev)) />
+                    </label>
+                    <label class="field">
+                        "Describe what you are looking for"
+                        <input id="query" type="search" maxlength="2000" placeholder="gentle cleanser that won't dry my skin"
+                            prop:value=move || typed.get() on:input=on_type />
+                    </label>
+                </form>
+                <Results outcome=outcome request_error=request_error status=status />
+            </main>
+        </div>
+    }
+}
+
+fn toggle<T: PartialEq + Clone + Send + Sync + 'static>(set: RwSignal<Vec<T>>, item: T, on: bool) {
+    set.update(|items| {
+        items.retain(|x| *x != item);
+        if on {
+            items.push(item);
+        }
+    });
+}
+
+#[component]
+fn StatusPanel(status: RwSignal<Status>) -> impl IntoView {
+    move || {
+        match status.get() {
+        Status::Starting => view! {
+            <section class="status" aria-live="polite"><p>"Starting…"</p></section>
+        }
+        .into_any(),
+        Status::Loading { loaded, total, stage } => {
+            let percent = if total == 0 { 0.0 } else { 100.0 * loaded as f64 / total as f64 };
+            view! {
+                <section class="status" aria-live="polite">
+                    <label for="load-progress">{format!("Loading the model: {stage} ({:.0}%)", percent)}</label>
+                    <progress id="load-progress" max=total.to_string() value=loaded.to_string()></progress>
+                    <p class="hint">{format!("{:.1} of {:.1} MB, downloaded once.", mb(loaded), mb(total))}</p>
+                </section>
+            }
+            .into_any()
+        }
+        Status::Failed(message) => view! {
+            <section class="status error" role="alert">
+                <h2>"Milih could not start"</h2>
+                <p class="error-message">{message}</p>
+                <p>"Reload the page to try again. If it keeps failing, the site's model files are damaged."</p>
+            </section>
+        }
+        .into_any(),
+        Status::Ready(stats) => view! {
+            <section class="status ready">
+                <p class="stats">
+                    <span data-stat="products">{stats.products}" products"</span>
+                    " · "<span data-stat="types">{stats.product_types.len()}" types"</span>
+                    " · "<span data-stat="brands">{stats.brands}" brands"</span>
+                    <span class="hint">{format!(" · model ready in {:.1} s ({:.1} MB)", stats.load_millis / 1000.0, mb(stats.bundle_bytes))}</span>
+                </p>
+            </section>
+        }
+        .into_any(),
+    }
+    }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1_000_000.0
+}
+
+#[component]
+fn Results(
+    outcome: RwSignal<Option<Outcome>>,
+    request_error: RwSignal<Option<String>>,
+    status: RwSignal<Status>,
+) -> impl IntoView {
+    let labels = move || match status.get() {
+        Status::Ready(stats) => stats.labels,
+        _ => SKIN_TYPES.iter().map(|s| s.to_string()).collect(),
+    };
+    view! {
+        <section class="results" aria-live="polite">
+            {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            {move || match outcome.get() {
+                None => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
+                Some(o) if o.query_text.is_empty() => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
+                Some(o) if o.results.is_empty() => view! { <p class="empty">"No product matches all of these filters. Try removing one."</p> }.into_any(),
+                Some(o) => {
+                    let labels = labels();
+                    view! {
+                        <p class="summary" data-millis=format!("{:.1}", o.millis)>
+                            {format!("{} results for “{}” ({:.0} ms)", o.results.len(), o.query_text, o.millis)}
+                        </p>
+                        <ol class="cards">
+                            {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() /> }).collect_view()}
+                        </ol>
+                    }.into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Card(card: ResultCard, labels: Vec<String>) -> impl IntoView {
+    let p = card.product;
+    let similarity = (card.score.clamp(0.0, 1.0) * 100.0).round();
+    let type_attr = p.product_type.clone();
+    view! {
+        <li class="card" data-product-id=p.id data-type=type_attr>
+            <p class="brand">{p.brand}</p>
+            <h3 class="name">{p.name}</h3>
+            <p class="meta">
+                <span class="type">{p.product_type}</span>
+                " · "<span class="price">{format!("${:.0}", p.price)}</span>
+                " · "<span class="rating">{format!("★ {:.1}", p.rating)}</span>
+            </p>
+            <p class="score" data-score=format!("{:.4}", card.score)>
+                <meter min="0" max="100" value=similarity.to_string()></meter>
+                {format!(" {:.0}% match", similarity)}
+            </p>
+            <ul class="fits" aria-label="Skin types">
+                {labels.into_iter().zip(card.fits).map(|(label, fit)| {
+                    let (class, code, text) = match fit {
+                        SkinFit::Labeled(true) => ("fit labeled yes", "labeled-yes", format!("{label} ✓")),
+                        SkinFit::Labeled(false) => ("fit labeled no", "labeled-no", format!("{label} ✗")),
+                        SkinFit::Predicted(p) if fit.suits() => ("fit predicted yes", "predicted-yes", format!("{label} · predicted {:.0}%", p * 100.0)),
+                        SkinFit::Predicted(p) => ("fit predicted no", "predicted-no", format!("{label} · predicted {:.0}%", p * 100.0)),
+                    };
+                    let title = match fit {
+                        SkinFit::Labeled(_) => "labeled by the retailer",
+                        SkinFit::Predicted(_) => "predicted by Milih's model (no retailer label)",
+                    };
+                    view! { <li class=class data-skin=label data-fit=code title=title>{text}</li> }
+                }).collect_view()}
+            </ul>
+        </li>
+    }
+}
+
+fn start_worker(
+    status: RwSignal<Status>,
+    outcome: RwSignal<Option<Outcome>>,
+    request_error: RwSignal<Option<String>>,
+    latest_search: RwSignal<u64>,
+) {
+    // Trunk's loader shim for the `worker` binary; relative, so the site
+    // works under any path.
+    let worker = match Worker::new("./worker_loader.js") {
+        Ok(worker) => worker,
+        Err(e) => {
+            status.set(Status::Failed(format!(
+                "the model worker cannot start: {e:?}"
+            )));
+            return;
+        }
+    };
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let response = match serde_wasm_bindgen::from_value::<Response>(event.data()) {
+            Ok(response) => response,
+            Err(e) => {
+                status.set(Status::Failed(format!(
+                    "unreadable message from the model worker: {e}"
+                )));
+                return;
+            }
+        };
+        match response {
+            Response::Started => status.set(Status::Loading {
+                loaded: 0,
+                total: 0,
+                stage: "manifest".into(),
+            }),
+            Response::Progress {
+                loaded_bytes,
+                total_bytes,
+                stage,
+            } => status.set(Status::Loading {
+                loaded: loaded_bytes,
+                total: total_bytes,
+                stage,
+            }),
+            Response::Loaded { stats } => status.set(Status::Ready(stats)),
+            Response::Failed { message } => status.set(Status::Failed(message)),
+            Response::Results {
+                id,
+                query_text,
+                results,
+                millis,
+            } => {
+                if id == latest_search.get_untracked() {
+                    request_error.set(None);
+                    outcome.set(Some(Outcome {
+                        query_text,
+                        results,
+                        millis,
+                    }));
+                }
+            }
+            Response::Embedding {
+                id,
+                embedding,
+                millis,
+            } => {
+                resolve_embed(
+                    id,
+                    &serde_wasm_bindgen::to_value(&(embedding, millis)).unwrap_or(JsValue::NULL),
+                );
+            }
+            Response::RequestFailed { id, message } => {
+                if id == latest_search.get_untracked() {
+                    request_error.set(Some(message.clone()));
+                }
+                resolve_embed(id, &JsValue::from_str(&message));
+            }
+        }
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_event: web_sys::Event| {
+        status.set(Status::Failed(
+            "the model worker stopped with an error (see the browser console)".into(),
+        ));
+    });
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
+    WORKER.with(|w| *w.borrow_mut() = Some(worker));
+    expose_embed();
+}
+
+fn resolve_embed(id: u64, value: &JsValue) {
+    if let Some(resolve) = PENDING_EMBEDS.with(|p| p.borrow_mut().remove(&id)) {
+        let _ = resolve.call1(&JsValue::NULL, value);
+    }
+}
+
+/// `window.milihEmbed(text)` resolves to `[embedding, millis]` computed by
+/// the worker (a string on failure): the hook the parity test and
+/// benchmarks use.
+fn expose_embed() {
+    let embed = Closure::<dyn Fn(String) -> js_sys::Promise>::new(|text: String| {
+        let id = next_id();
+        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+            PENDING_EMBEDS.with(|p| p.borrow_mut().insert(id, resolve));
+        });
+        post(&Request::Embed { id, text });
+        promise
+    });
+    if let Some(window) = web_sys::window() {
+        let _ = js_sys::Reflect::set(&window, &"milihEmbed".into(), embed.as_ref());
+    }
+    embed.forget();
+}

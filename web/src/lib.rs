@@ -1,0 +1,11 @@
+//! The Milih web app. The page (`app`, the `milih-web` binary) shows the
+//! interface; the model runs in a Web Worker (`worker`, the `worker`
+//! binary) so that inference never blocks the page. `protocol` is what they
+//! say to each other.
+
+pub mod protocol;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

@@ -1,0 +1,188 @@
+//! Messages between the page and the model worker, and the query text the
+//! worker embeds for a search.
+
+use milih_catalog::{Product, SKIN_TYPES};
+use milih_rank::{Filter, SkinFit};
+use serde::{Deserialize, Serialize};
+
+/// Page → worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Request {
+    Search {
+        id: u64,
+        search: Search,
+    },
+    /// Embeds a text with the query path (used by the parity test).
+    Embed {
+        id: u64,
+        text: String,
+    },
+}
+
+/// Worker → page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Response {
+    /// The worker's code is running and accepts requests.
+    Started,
+    Progress {
+        loaded_bytes: u64,
+        total_bytes: u64,
+        stage: String,
+    },
+    Loaded {
+        stats: CollectionStats,
+    },
+    Failed {
+        message: String,
+    },
+    Results {
+        id: u64,
+        query_text: String,
+        results: Vec<ResultCard>,
+        millis: f64,
+    },
+    Embedding {
+        id: u64,
+        embedding: Vec<f32>,
+        millis: f64,
+    },
+    RequestFailed {
+        id: u64,
+        message: String,
+    },
+}
+
+/// What the user asked for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Search {
+    pub text: String,
+    pub concerns: Vec<String>,
+    pub filter: Filter,
+    pub limit: usize,
+}
+
+/// Longest query text embedded; the model truncates tokens anyway, this
+/// bounds the work of tokenizing pasted novels.
+pub const MAX_QUERY_CHARS: usize = 2_000;
+
+impl Search {
+    /// The sentence the model embeds: the free text, then what the filters
+    /// and concerns say, e.g. "gentle | moisturizer for dry skin | dryness".
+    /// Empty when the user has asked for nothing.
+    pub fn query_text(&self) -> String {
+        let text: String = self
+            .text
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_QUERY_CHARS)
+            .collect();
+        let mut parts = vec![text.split_whitespace().collect::<Vec<_>>().join(" ")];
+        let types: Vec<String> = self
+            .filter
+            .product_types
+            .iter()
+            .map(|t| t.to_lowercase())
+            .collect();
+        let skins: Vec<String> = self
+            .filter
+            .skin_types
+            .iter()
+            .filter_map(|&i| SKIN_TYPES.get(i))
+            .map(|s| s.to_lowercase())
+            .collect();
+        let mut wanted = types.join(" or ");
+        if !skins.is_empty() {
+            if wanted.is_empty() {
+                wanted.push_str("skincare");
+            }
+            wanted.push_str(&format!(" for {} skin", skins.join(" and ")));
+        }
+        parts.push(wanted);
+        parts.push(self.concerns.join(", "));
+        parts.retain(|p| !p.is_empty());
+        parts.join(" | ")
+    }
+}
+
+/// Collection statistics shown on the page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CollectionStats {
+    pub products: usize,
+    pub product_types: Vec<String>,
+    pub brands: usize,
+    pub labels: Vec<String>,
+    pub bundle_bytes: u64,
+    pub load_millis: f64,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultCard {
+    pub product: Product,
+    /// Cosine similarity between query and product.
+    pub score: f32,
+    /// Fit per skin type, in label order.
+    pub fits: Vec<SkinFit>,
+}
+
+/// Concern choices on the page and the words the query uses for each.
+pub const CONCERNS: [(&str, &str); 10] = [
+    ("acne", "acne and blemishes"),
+    ("pores", "blackheads and pores"),
+    ("dark-spots", "dark spots and pigmentation"),
+    ("dullness", "dullness"),
+    ("wrinkles", "fine lines and wrinkles"),
+    ("dryness", "dryness"),
+    ("redness", "redness and sensitivity"),
+    ("texture", "uneven texture"),
+    ("dark-circles", "dark circles"),
+    ("sun", "sun protection"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_text_combines_text_filters_and_concerns() {
+        let search = Search {
+            text: "  gentle\tcleanser \u{0007} ".into(),
+            concerns: vec!["dryness".into()],
+            filter: Filter {
+                skin_types: vec![1, 4],
+                product_types: vec!["Cleanser".into()],
+                ..Filter::default()
+            },
+            limit: 10,
+        };
+        assert_eq!(
+            search.query_text(),
+            "gentle cleanser | cleanser for dry and sensitive skin | dryness"
+        );
+        let only_skin = Search {
+            filter: Filter {
+                skin_types: vec![3],
+                ..Filter::default()
+            },
+            ..Search::default()
+        };
+        assert_eq!(only_skin.query_text(), "skincare for oily skin");
+        assert_eq!(Search::default().query_text(), "");
+        let blank = Search {
+            text: " \n\t ".into(),
+            ..Search::default()
+        };
+        assert_eq!(blank.query_text(), "");
+    }
+
+    #[test]
+    fn huge_queries_are_bounded() {
+        let search = Search {
+            text: "a".repeat(100_000),
+            ..Search::default()
+        };
+        assert_eq!(search.query_text().chars().count(), MAX_QUERY_CHARS);
+    }
+}

@@ -1,0 +1,247 @@
+//! The model worker: downloads and verifies the bundle, then answers search
+//! and embedding requests from the page.
+
+use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search};
+use milih_bundle::{files, Bundle, Manifest};
+use milih_model::Engine;
+use milih_rank::{skin_fit, top_k};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultReader};
+
+/// Where the bundle lives, relative to the worker script.
+const BUNDLE_DIR: &str = "model/";
+
+struct Loaded {
+    engine: Engine,
+    bundle: Bundle,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn now() -> f64 {
+    scope()
+        .performance()
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+fn send(response: &Response) {
+    match serde_wasm_bindgen::to_value(response) {
+        Ok(value) => {
+            let _ = scope().post_message(&value);
+        }
+        Err(e) => web_sys::console::error_1(&format!("cannot encode a worker message: {e}").into()),
+    }
+}
+
+pub fn start() {
+    console_error_panic_hook::set_once();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
+        match serde_wasm_bindgen::from_value::<Request>(event.data()) {
+            Ok(request) => handle(request),
+            Err(e) => web_sys::console::error_1(&format!("unreadable request: {e}").into()),
+        }
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    // Messages posted before this point would have been lost: the page waits
+    // for this one before sending any.
+    send(&Response::Started);
+    wasm_bindgen_futures::spawn_local(async {
+        let started = now();
+        match load().await {
+            Ok(loaded) => {
+                let stats = stats(&loaded.bundle, now() - started);
+                STATE.with(|s| *s.borrow_mut() = Some(loaded));
+                send(&Response::Loaded { stats });
+            }
+            Err(message) => send(&Response::Failed { message }),
+        }
+    });
+}
+
+fn stats(bundle: &Bundle, load_millis: f64) -> CollectionStats {
+    let products = &bundle.catalog.products;
+    let types: std::collections::BTreeSet<&str> = products
+        .iter()
+        .map(|p| p.product.product_type.as_str())
+        .collect();
+    let brands: std::collections::BTreeSet<&str> =
+        products.iter().map(|p| p.product.brand.as_str()).collect();
+    CollectionStats {
+        products: products.len(),
+        product_types: types.into_iter().map(str::to_owned).collect(),
+        brands: brands.len(),
+        labels: bundle.manifest.labels.clone(),
+        bundle_bytes: bundle.manifest.total_bytes(),
+        load_millis,
+    }
+}
+
+async fn load() -> Result<Loaded, String> {
+    let manifest_bytes = fetch_bytes(files::MANIFEST, |_| {}).await?;
+    let manifest = Manifest::parse(&manifest_bytes).map_err(|e| e.to_string())?;
+    let total = manifest.total_bytes();
+    let mut done = 0u64;
+    let mut contents = HashMap::new();
+    for name in files::ALL {
+        let before = done;
+        let bytes = fetch_bytes(name, |loaded| {
+            send(&Response::Progress {
+                loaded_bytes: before + loaded,
+                total_bytes: total,
+                stage: format!("downloading {name}"),
+            });
+        })
+        .await?;
+        // Check each file as soon as it arrives so a bad one is named early.
+        manifest.verify(name, &bytes).map_err(|e| e.to_string())?;
+        done += bytes.len() as u64;
+        contents.insert(name.to_owned(), bytes);
+    }
+    send(&Response::Progress {
+        loaded_bytes: total,
+        total_bytes: total,
+        stage: "starting the model".into(),
+    });
+    let bundle = Bundle::assemble(manifest, contents).map_err(|e| e.to_string())?;
+    let engine = Engine::from_bundle(&bundle.config_json, &bundle.tokenizer_json, &bundle.weights)
+        .map_err(|e| format!("the model cannot be loaded: {e}"))?;
+    if engine.config().embedding_dim != bundle.manifest.embedding_dim {
+        return Err(format!(
+            "the model embeds in {} dimensions but the product embeddings have {}",
+            engine.config().embedding_dim,
+            bundle.manifest.embedding_dim
+        ));
+    }
+    Ok(Loaded { engine, bundle })
+}
+
+/// Fetches a bundle file, reporting bytes received as they stream in.
+async fn fetch_bytes(name: &str, mut progress: impl FnMut(u64)) -> Result<Vec<u8>, String> {
+    let url = format!("{BUNDLE_DIR}{name}");
+    let failed = |what: String| format!("`{name}` could not be downloaded: {what}");
+    let response: web_sys::Response = JsFuture::from(scope().fetch_with_str(&url))
+        .await
+        .map_err(|e| failed(describe(&e)))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(failed(format!(
+            "HTTP {} {}",
+            response.status(),
+            response.status_text()
+        )));
+    }
+    let Some(body) = response.body() else {
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| failed(describe(&e)))?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into())
+            .map(|d| d.is_truthy())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        let value =
+            js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| failed(describe(&e)))?;
+        bytes.extend_from_slice(&js_sys::Uint8Array::new(&value).to_vec());
+        progress(bytes.len() as u64);
+    }
+    Ok(bytes)
+}
+
+fn describe(error: &JsValue) -> String {
+    error.as_string().unwrap_or_else(|| format!("{error:?}"))
+}
+
+fn handle(request: Request) {
+    STATE.with(|state| {
+        let state = state.borrow();
+        let (id, result) = match (&request, state.as_ref()) {
+            (Request::Search { id, .. } | Request::Embed { id, .. }, None) => {
+                (*id, Err("the model is not loaded".to_owned()))
+            }
+            (Request::Search { id, search }, Some(loaded)) => {
+                (*id, search_products(*id, search, loaded))
+            }
+            (Request::Embed { id, text }, Some(loaded)) => {
+                let started = now();
+                let result = loaded
+                    .engine
+                    .embed_query(text)
+                    .map(|embedding| Response::Embedding {
+                        id: *id,
+                        embedding,
+                        millis: now() - started,
+                    })
+                    .map_err(|e| e.to_string());
+                (*id, result)
+            }
+        };
+        send(&result.unwrap_or_else(|message| Response::RequestFailed { id, message }));
+    });
+}
+
+fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response, String> {
+    let started = now();
+    let query_text = search.query_text();
+    if query_text.is_empty() {
+        return Ok(Response::Results {
+            id,
+            query_text,
+            results: Vec::new(),
+            millis: 0.0,
+        });
+    }
+    let query = loaded
+        .engine
+        .embed_query(&query_text)
+        .map_err(|e| e.to_string())?;
+    let products = &loaded.bundle.catalog.products;
+    let embeddings = &loaded.bundle.embeddings;
+    let hits = top_k(
+        &query,
+        &embeddings.data,
+        embeddings.dim,
+        search.limit.clamp(1, 100),
+        |i| {
+            search
+                .filter
+                .accepts(&products[i].product, &products[i].predicted)
+        },
+    );
+    let results = hits
+        .into_iter()
+        .map(|hit| {
+            let entry = &products[hit.index];
+            ResultCard {
+                product: entry.product.clone(),
+                score: hit.score,
+                fits: (0..entry.predicted.len())
+                    .map(|l| skin_fit(&entry.product, &entry.predicted, l))
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(Response::Results {
+        id,
+        query_text,
+        results,
+        millis: now() - started,
+    })
+}
