@@ -28,6 +28,93 @@ pub struct Evaluation {
     pub products: usize,
     pub model: Metrics,
     pub all_suitable_baseline: Metrics,
+    /// Query-to-product ranking quality of the embedding head.
+    #[serde(default)]
+    pub retrieval: Option<Retrieval>,
+}
+
+/// Ranking quality over a set of queries, beside a random ranking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retrieval {
+    pub queries: usize,
+    pub ndcg_at_10: f64,
+    pub precision_at_10: f64,
+    pub mrr: f64,
+    /// Mean over seeded random orders of the same candidates.
+    pub random_ndcg_at_10: f64,
+    pub random_precision_at_10: f64,
+}
+
+/// Rank cut-off of the retrieval metrics.
+pub const RETRIEVAL_K: usize = 10;
+
+/// `scores[q][i]` is the similarity of candidate `i` to query `q`,
+/// `relevant[q][i]` whether it is relevant. Queries without any relevant
+/// candidate are skipped.
+pub fn retrieval(scores: &[Vec<f32>], relevant: &[Vec<bool>], seed: u64) -> Retrieval {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    const RANDOM_ORDERS: usize = 50;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (mut n, mut ndcg, mut precision, mut mrr, mut random_ndcg, mut random_precision) =
+        (0usize, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for (s, r) in scores.iter().zip(relevant) {
+        if !r.iter().any(|&x| x) {
+            continue;
+        }
+        let mut order: Vec<usize> = (0..s.len()).collect();
+        order.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
+        let ranked: Vec<bool> = order.iter().map(|&i| r[i]).collect();
+        n += 1;
+        ndcg += ndcg_at(&ranked, RETRIEVAL_K);
+        precision += precision_at(&ranked, RETRIEVAL_K);
+        mrr += reciprocal_rank(&ranked);
+        for _ in 0..RANDOM_ORDERS {
+            let mut shuffled = r.clone();
+            shuffled.shuffle(&mut rng);
+            random_ndcg += ndcg_at(&shuffled, RETRIEVAL_K) / RANDOM_ORDERS as f64;
+            random_precision += precision_at(&shuffled, RETRIEVAL_K) / RANDOM_ORDERS as f64;
+        }
+    }
+    let mean = |x: f64| x / n.max(1) as f64;
+    Retrieval {
+        queries: n,
+        ndcg_at_10: mean(ndcg),
+        precision_at_10: mean(precision),
+        mrr: mean(mrr),
+        random_ndcg_at_10: mean(random_ndcg),
+        random_precision_at_10: mean(random_precision),
+    }
+}
+
+/// Normalised discounted cumulative gain of binary relevance in rank order.
+pub fn ndcg_at(ranked: &[bool], k: usize) -> f64 {
+    let gain = |i: usize| 1.0 / ((i + 2) as f64).log2();
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .filter(|(_, &r)| r)
+        .map(|(i, _)| gain(i))
+        .sum();
+    let relevant = ranked.iter().filter(|&&r| r).count();
+    let ideal: f64 = (0..relevant.min(k)).map(gain).sum();
+    if ideal == 0.0 {
+        0.0
+    } else {
+        dcg / ideal
+    }
+}
+
+pub fn precision_at(ranked: &[bool], k: usize) -> f64 {
+    ranked.iter().take(k).filter(|&&r| r).count() as f64 / k as f64
+}
+
+pub fn reciprocal_rank(ranked: &[bool]) -> f64 {
+    ranked
+        .iter()
+        .position(|&r| r)
+        .map_or(0.0, |i| 1.0 / (i + 1) as f64)
 }
 
 /// `scores[i][l]` is the probability of label `l` for product `i`,
@@ -38,6 +125,7 @@ pub fn evaluate(labels: &[String], scores: &[Vec<f32>], truth: &[Vec<bool>]) -> 
         products: truth.len(),
         model: metrics(labels, scores, truth),
         all_suitable_baseline: metrics(labels, &ones, truth),
+        retrieval: None,
     }
 }
 
@@ -166,6 +254,23 @@ mod tests {
         // Ranking: P N P -> precision at hits 1/1 and 2/3.
         let ap = average_precision(&[0.9, 0.8, 0.7], &[true, false, true]);
         assert!((ap - (0.5 * 1.0 + 0.5 * 2.0 / 3.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ranking_metrics() {
+        assert_eq!(ndcg_at(&[true, false, false], 10), 1.0);
+        let expected = (1.0 / 3f64.log2()) / (1.0);
+        assert!((ndcg_at(&[false, true, false], 10) - expected).abs() < 1e-12);
+        assert_eq!(precision_at(&[true, false, true], 2), 0.5);
+        assert_eq!(reciprocal_rank(&[false, false, true]), 1.0 / 3.0);
+        assert_eq!(reciprocal_rank(&[false]), 0.0);
+        let perfect = retrieval(&[vec![0.9, 0.1, 0.2]], &[vec![true, false, false]], 1);
+        assert_eq!(perfect.queries, 1);
+        assert_eq!(perfect.ndcg_at_10, 1.0);
+        assert!(perfect.random_ndcg_at_10 < 1.0);
+        // A query with nothing relevant is skipped, not scored as zero.
+        let skipped = retrieval(&[vec![0.5], vec![0.5]], &[vec![false], vec![true]], 1);
+        assert_eq!(skipped.queries, 1);
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! on the embedding head. Checkpoints after every epoch; `--resume` picks up
 //! the last one.
 
-use crate::data::{query_for, split, Split};
+use crate::data::{query_for, split, Query, Split};
 use crate::fsutil::{read, replace_dir_atomic, write_atomic};
-use crate::metrics::{evaluate, Evaluation};
+use crate::metrics::{evaluate, retrieval, Evaluation};
 use crate::optim::AdamW;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
@@ -313,6 +313,12 @@ pub fn train(
             record.held_out.all_suitable_baseline.macro_auroc,
             record.held_out.all_suitable_baseline.macro_ap,
         );
+        if let Some(r) = &record.held_out.retrieval {
+            eprintln!(
+                "         retrieval over {} queries: nDCG@10 {:.3} P@10 {:.3} MRR {:.3} (random order: nDCG@10 {:.3} P@10 {:.3})",
+                r.queries, r.ndcg_at_10, r.precision_at_10, r.mrr, r.random_ndcg_at_10, r.random_precision_at_10
+            );
+        }
         history.push(record);
         save_checkpoint(out, &varmap, &optimizer, epoch, &history, training_seconds)?;
     }
@@ -450,25 +456,65 @@ fn evaluate_held_out(
     split: &Split,
 ) -> Result<Evaluation> {
     let engine = Engine::new(config.clone(), encoder.clone(), tensors_of(varmap))?;
-    let texts: Vec<String> = split
+    let held_out: Vec<&milih_catalog::Product> = split
         .held_out
         .iter()
-        .map(|&i| catalog.products[i].model_text())
+        .map(|&i| &catalog.products[i])
         .collect();
+    let texts: Vec<String> = held_out.iter().map(|p| p.model_text()).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let predictions = engine.predict(&refs, 16)?;
-    let scores: Vec<Vec<f32>> = predictions.into_iter().map(|p| p.probabilities).collect();
-    let truth: Vec<Vec<bool>> = split
-        .held_out
+    let truth: Vec<Vec<bool>> = held_out
         .iter()
-        .map(|&i| {
-            catalog.products[i]
-                .skin_labels
+        .map(|p| {
+            p.skin_labels
                 .expect("held-out products are labeled")
                 .to_vec()
         })
         .collect();
-    Ok(evaluate(&config.labels, &scores, &truth))
+    let scores: Vec<Vec<f32>> = predictions
+        .iter()
+        .map(|p| p.probabilities.clone())
+        .collect();
+    let mut evaluation = evaluate(&config.labels, &scores, &truth);
+
+    // Retrieval: "{type} for {skin} skin" over the held-out products, whose
+    // labels training never saw.
+    let types: std::collections::BTreeSet<&str> =
+        held_out.iter().map(|p| p.product_type.as_str()).collect();
+    let queries: Vec<Query> = types
+        .iter()
+        .flat_map(|t| {
+            (0..SKIN_TYPES.len()).map(move |skin| Query::TypeForSkin {
+                product_type: t.to_string(),
+                skin,
+            })
+        })
+        .collect();
+    let query_texts: Vec<String> = queries.iter().map(Query::text).collect();
+    let query_refs: Vec<&str> = query_texts.iter().map(String::as_str).collect();
+    let query_predictions = engine.predict(&query_refs, 16)?;
+    let similarity: Vec<Vec<f32>> = query_predictions
+        .iter()
+        .map(|q| {
+            predictions
+                .iter()
+                .map(|p| {
+                    q.embedding
+                        .iter()
+                        .zip(&p.embedding)
+                        .map(|(a, b)| a * b)
+                        .sum()
+                })
+                .collect()
+        })
+        .collect();
+    let relevance: Vec<Vec<bool>> = queries
+        .iter()
+        .map(|q| held_out.iter().map(|p| q.is_relevant(p)).collect())
+        .collect();
+    evaluation.retrieval = Some(retrieval(&similarity, &relevance, 7));
+    Ok(evaluation)
 }
 
 /// The current weights as named tensors.

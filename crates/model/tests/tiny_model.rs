@@ -1,0 +1,152 @@
+//! The hybrid on a tiny BERT built in code: both execution modes agree,
+//! the GGUF format round-trips, and bad inputs give errors, not panics.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use milih_model::tiny::tiny_base;
+use milih_model::{quantized, Engine, Hybrid, HybridConfig, Mode, TextEncoder};
+use std::collections::HashMap;
+
+const CORPUS: [&str; 3] = [
+    "Moisturizer | LA MER | Crème de la Mer | ingredients: Algae Extract, Mineral Oil, Glycerin",
+    "Cleanser | CLINIQUE | Liquid Facial Soap | ingredients: Water, Sodium Laureth Sulfate",
+    "serum for acne and oily skin",
+];
+
+fn tiny() -> (HybridConfig, String, HashMap<String, Tensor>) {
+    let base = tiny_base(&CORPUS, 5).unwrap();
+    let config = HybridConfig {
+        bert: base.config.clone(),
+        embedding_dim: 8,
+        labels: vec!["a".into(), "b".into(), "c".into()],
+        max_length: 32,
+    };
+    // Add seeded heads to the encoder weights.
+    let varmap = VarMap::new();
+    Hybrid::load(
+        &config,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    milih_model::init::init_weights(&varmap, 9, |_| false).unwrap();
+    let mut weights = base.weights;
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        if name.starts_with(milih_model::HEADS_PREFIX) {
+            weights.insert(name.clone(), var.as_tensor().clone());
+        }
+    }
+    (config, base.tokenizer_json, weights)
+}
+
+#[test]
+fn training_and_inference_modes_compute_the_same_function() {
+    let (config, tokenizer, weights) = tiny();
+    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let model = Hybrid::load(&config, vb).unwrap();
+    let encoder = TextEncoder::from_json(tokenizer.as_bytes(), 32).unwrap();
+    let batch = encoder.encode(&CORPUS, &Device::Cpu).unwrap();
+    let train = model
+        .forward(&batch.input_ids, &batch.attention_mask, Mode::Train, 0)
+        .unwrap();
+    let infer = model
+        .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer, 0)
+        .unwrap();
+    let diff = |a: &Tensor, b: &Tensor| {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert!(diff(&train.logits, &infer.logits) < 1e-4);
+    assert!(diff(&train.embeddings, &infer.embeddings) < 1e-4);
+}
+
+#[test]
+fn padding_does_not_change_a_text_s_outputs() {
+    let (config, tokenizer, weights) = tiny();
+    let encoder = TextEncoder::from_json(tokenizer.as_bytes(), 32).unwrap();
+    let engine = Engine::new(config, encoder, weights).unwrap();
+    let alone = engine.predict(&[CORPUS[2]], 1).unwrap();
+    // In a batch with longer texts the short one is padded.
+    let batched = engine.predict(&CORPUS, 3).unwrap();
+    for (a, b) in alone[0].embedding.iter().zip(&batched[2].embedding) {
+        assert!((a - b).abs() < 1e-4);
+    }
+    assert_eq!(engine.embed_query(CORPUS[2]).unwrap().len(), 8);
+}
+
+#[test]
+fn gguf_round_trip_stays_close_to_f32() {
+    let (config, tokenizer, weights) = tiny();
+    let gguf = quantized::to_gguf(&weights).unwrap();
+    assert_eq!(
+        gguf,
+        quantized::to_gguf(&weights).unwrap(),
+        "deterministic bytes"
+    );
+    let config_json = serde_json::to_vec(&config).unwrap();
+    let quantized = Engine::from_bundle(&config_json, tokenizer.as_bytes(), &gguf).unwrap();
+    let exact = Engine::new(
+        config,
+        TextEncoder::from_json(tokenizer.as_bytes(), 32).unwrap(),
+        weights,
+    )
+    .unwrap();
+    let q = quantized.predict(&CORPUS, 4).unwrap();
+    let f = exact.predict(&CORPUS, 4).unwrap();
+    for (a, b) in q.iter().zip(&f) {
+        let cosine: f32 = a
+            .embedding
+            .iter()
+            .zip(&b.embedding)
+            .map(|(x, y)| x * y)
+            .sum();
+        assert!(cosine > 0.99, "cosine {cosine}");
+    }
+}
+
+#[test]
+fn broken_inputs_are_errors() {
+    let (config, tokenizer, weights) = tiny();
+    let config_json = serde_json::to_vec(&config).unwrap();
+    let gguf = quantized::to_gguf(&weights).unwrap();
+    let truncated =
+        Engine::from_bundle(&config_json, tokenizer.as_bytes(), &gguf[..gguf.len() / 2]);
+    assert!(truncated.is_err());
+    assert!(Engine::from_bundle(&config_json, tokenizer.as_bytes(), b"not a gguf file").is_err());
+    assert!(Engine::from_bundle(b"{", tokenizer.as_bytes(), &gguf).is_err());
+    assert!(Engine::from_bundle(&config_json, b"{}", &gguf).is_err());
+    // A tokenizer with more tokens than the model's vocabulary is refused.
+    let mut small = config.clone();
+    small.bert.vocab_size = 10;
+    let err = Engine::from_bundle(
+        &serde_json::to_vec(&small).unwrap(),
+        tokenizer.as_bytes(),
+        &gguf,
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("does not match"), "{err}");
+}
+
+#[test]
+fn fixed_padding_in_a_tokenizer_file_is_turned_off() {
+    let (_, tokenizer, _) = tiny();
+    let mut json: serde_json::Value = serde_json::from_str(&tokenizer).unwrap();
+    json["padding"] = serde_json::json!({
+        "strategy": { "Fixed": 24 }, "direction": "Right", "pad_to_multiple_of": null,
+        "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"
+    });
+    let encoder = TextEncoder::from_json(json.to_string().as_bytes(), 16).unwrap();
+    assert_eq!(encoder.ids("serum").unwrap().len(), 3, "[CLS] serum [SEP]");
+    let long = "acne ".repeat(100);
+    assert_eq!(
+        encoder.ids(&long).unwrap().len(),
+        16,
+        "truncated to max length"
+    );
+}
