@@ -2,7 +2,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use milih_model::Engine;
 use milih_trainer::export::{self, load_bundle, predict_catalog, predict_texts};
-use milih_trainer::train::{train, TrainOptions};
+use milih_trainer::train::{evaluate_model, from_base, load_run, tensors_of, train, TrainOptions};
 use milih_trainer::{fsutil, load_catalog};
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,6 +19,19 @@ struct Cli {
 enum Command {
     /// Fine-tune the hybrid from a local BERT checkpoint directory.
     Train(TrainArgs),
+    /// Held-out skin-type and retrieval metrics of a trained run (with its
+    /// saved split), or of an untrained base checkpoint with `--base`.
+    Evaluate {
+        /// Run directory written by `train`.
+        #[arg(long, conflicts_with = "base", required_unless_present = "base")]
+        run: Option<PathBuf>,
+        /// A base checkpoint directory: its frozen mean-pooled embedding and
+        /// an untrained classifier, evaluated on the default split.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+    },
     /// Quantize a trained run and write the browser bundle.
     Export {
         /// Run directory written by `train`.
@@ -150,6 +163,22 @@ fn run(cli: Cli) -> Result<()> {
                 report.training_seconds,
                 args.out.display()
             );
+        }
+        Command::Evaluate { run, base, catalog } => {
+            let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
+            let (engine, options) = match (run, base) {
+                (Some(run), _) => load_run(&run)?,
+                (None, Some(base)) => {
+                    let options = TrainOptions::default();
+                    let initial = from_base(&base, &options, &candle_core::Device::Cpu)?;
+                    let engine =
+                        Engine::new(initial.config, initial.encoder, tensors_of(&initial.varmap))?;
+                    (engine, options)
+                }
+                (None, None) => bail!("give --run or --base"),
+            };
+            let evaluation = evaluate_model(&engine, &catalog, &options)?;
+            println!("{}", serde_json::to_string_pretty(&evaluation)?);
         }
         Command::Export { run, catalog, out } => {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;

@@ -129,37 +129,13 @@ pub fn train(
     let options = settle_options(out, options, resume)?;
     let device = Device::Cpu;
 
-    let bert = BertConfig::from_json(&read(&base.join("config.json"))?)?;
-    let tokenizer_json = read(&base.join("tokenizer.json"))?;
-    if options.max_length > bert.max_position_embeddings {
-        bail!(
-            "--max-length {} exceeds the model's {} positions",
-            options.max_length,
-            bert.max_position_embeddings
-        );
-    }
-    let config = HybridConfig {
-        bert,
-        embedding_dim: options.embedding_dim,
-        labels: SKIN_TYPES.iter().map(|s| s.to_string()).collect(),
-        max_length: options.max_length,
-    };
-    let encoder = TextEncoder::from_json(&tokenizer_json, options.max_length)?;
-    if encoder.vocab_size() > config.bert.vocab_size {
-        bail!(
-            "the tokenizer has {} tokens but the model only {}",
-            encoder.vocab_size(),
-            config.bert.vocab_size
-        );
-    }
-
-    let mut varmap = VarMap::new();
-    let model = Hybrid::load(
-        &config,
-        VarBuilder::from_varmap(&varmap, DType::F32, &device),
-    )?;
-    let loaded = load_base_weights(&varmap, &base.join("model.safetensors"), &device)?;
-    milih_model::init::init_weights(&varmap, options.seed, |name| loaded.contains(name))?;
+    let Initial {
+        config,
+        tokenizer_json,
+        encoder,
+        mut varmap,
+        model,
+    } = from_base(base, &options, &device)?;
     let head_scale = options.head_learning_rate / options.learning_rate;
     let mut optimizer = AdamW::new(&varmap, options.weight_decay, |name| {
         if name.starts_with(HEADS_PREFIX) {
@@ -343,6 +319,81 @@ pub fn train(
     Ok(report)
 }
 
+/// A hybrid built from a base checkpoint: encoder weights loaded, heads
+/// initialised from the seed (the embedding head as an identity map).
+pub struct Initial {
+    pub config: HybridConfig,
+    pub tokenizer_json: Vec<u8>,
+    pub encoder: TextEncoder,
+    pub varmap: VarMap,
+    pub model: Hybrid,
+}
+
+pub fn from_base(base: &Path, options: &TrainOptions, device: &Device) -> Result<Initial> {
+    let bert = BertConfig::from_json(&read(&base.join("config.json"))?)?;
+    let tokenizer_json = read(&base.join("tokenizer.json"))?;
+    if options.max_length > bert.max_position_embeddings {
+        bail!(
+            "--max-length {} exceeds the model's {} positions",
+            options.max_length,
+            bert.max_position_embeddings
+        );
+    }
+    let config = HybridConfig {
+        bert,
+        embedding_dim: options.embedding_dim,
+        labels: SKIN_TYPES.iter().map(|s| s.to_string()).collect(),
+        max_length: options.max_length,
+    };
+    let encoder = TextEncoder::from_json(&tokenizer_json, options.max_length)?;
+    if encoder.vocab_size() > config.bert.vocab_size {
+        bail!(
+            "the tokenizer has {} tokens but the model only {}",
+            encoder.vocab_size(),
+            config.bert.vocab_size
+        );
+    }
+    let varmap = VarMap::new();
+    let model = Hybrid::load(
+        &config,
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
+    )?;
+    let loaded = load_base_weights(&varmap, &base.join("model.safetensors"), device)?;
+    milih_model::init::init_weights(&varmap, options.seed, |name| loaded.contains(name))?;
+    Ok(Initial {
+        config,
+        tokenizer_json,
+        encoder,
+        varmap,
+        model,
+    })
+}
+
+/// The held-out evaluation of a finished run, or of an untrained base model
+/// (whose embedding head is the identity: the frozen encoder's mean-pooled
+/// embedding), with the split of `options`.
+pub fn evaluate_model(
+    engine: &Engine,
+    catalog: &Catalog,
+    options: &TrainOptions,
+) -> Result<Evaluation> {
+    let split = split(catalog, options.held_out_fraction, options.seed);
+    evaluate_engine(engine, catalog, &split)
+}
+
+/// Loads a run directory's f32 model and its saved options.
+pub fn load_run(run: &Path) -> Result<(Engine, TrainOptions)> {
+    let options: TrainOptions = serde_json::from_slice(&read(&run.join(run_files::OPTIONS))?)
+        .with_context(|| format!("parsing {}", run.join(run_files::OPTIONS).display()))?;
+    let config = HybridConfig::from_json(&read(&run.join(run_files::CONFIG))?)?;
+    let encoder =
+        TextEncoder::from_json(&read(&run.join(run_files::TOKENIZER))?, config.max_length)?;
+    let path = run.join(run_files::MODEL);
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok((Engine::new(config, encoder, tensors)?, options))
+}
+
 /// On a fresh run, saves the options; on `--resume`, the saved options win so
 /// that the run continues as it started.
 fn settle_options(out: &Path, options: TrainOptions, resume: bool) -> Result<TrainOptions> {
@@ -456,6 +507,11 @@ fn evaluate_held_out(
     split: &Split,
 ) -> Result<Evaluation> {
     let engine = Engine::new(config.clone(), encoder.clone(), tensors_of(varmap))?;
+    evaluate_engine(&engine, catalog, split)
+}
+
+fn evaluate_engine(engine: &Engine, catalog: &Catalog, split: &Split) -> Result<Evaluation> {
+    let config = engine.config();
     let held_out: Vec<&milih_catalog::Product> = split
         .held_out
         .iter()

@@ -72,11 +72,12 @@ impl Search {
     /// and concerns say, e.g. "gentle | moisturizer for dry skin | dryness".
     /// Empty when the user has asked for nothing.
     pub fn query_text(&self) -> String {
+        // Control characters (tabs, newlines, escapes) separate words like spaces.
         let text: String = self
             .text
             .chars()
-            .filter(|c| !c.is_control())
             .take(MAX_QUERY_CHARS)
+            .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
         let mut parts = vec![text.split_whitespace().collect::<Vec<_>>().join(" ")];
         let types: Vec<String> = self
@@ -184,5 +185,10 @@ mod tests {
             ..Search::default()
         };
         assert_eq!(search.query_text().chars().count(), MAX_QUERY_CHARS);
+        let mixed = Search {
+            text: "🌿 crème\u{0}敏感肌\n".into(),
+            ..Search::default()
+        };
+        assert_eq!(mixed.query_text(), "🌿 crème 敏感肌");
     }
 }
