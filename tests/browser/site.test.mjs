@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { launchBrowser, openSite, serveStatic } from './harness.mjs';
 
 const DIST = process.env.MILIH_DIST ?? 'dist';
@@ -85,14 +86,19 @@ test('a free-text query returns results, and one query is timed', async () => {
   await page.close();
 });
 
-test('browser and native embeddings agree (cosine >= 0.999)', async () => {
+test('browser and native agree: embeddings (cosine >= 0.999) and skin-type probabilities', async () => {
   const native = (await readFile(NATIVE, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   const { page } = await openSite(context, server.url);
+  const labels = ['Combination', 'Dry', 'Normal', 'Oily', 'Sensitive'];
   let worst = 1;
-  for (const { text, embedding } of native) {
+  let worstProbability = 0;
+  for (const { text, embedding, probabilities } of native) {
     const result = await page.evaluate((t) => window.milihEmbed(t), text);
     assert.ok(Array.isArray(result), `embedding failed: ${result}`);
-    const [browser] = result;
+    const [browser, browserProbabilities] = result;
+    labels.forEach((label, i) => {
+      worstProbability = Math.max(worstProbability, Math.abs(browserProbabilities[i] - probabilities[label]));
+    });
     assert.equal(browser.length, embedding.length);
     let dot = 0, na = 0, nb = 0;
     for (let i = 0; i < browser.length; i++) {
@@ -104,7 +110,11 @@ test('browser and native embeddings agree (cosine >= 0.999)', async () => {
     worst = Math.min(worst, cosine);
     assert.ok(cosine >= 0.999, `cosine ${cosine} for ${JSON.stringify(text)}`);
   }
-  console.log(`browser vs native: ${native.length} texts, lowest cosine ${worst.toFixed(6)}`);
+  assert.ok(worstProbability <= 1e-3, `skin-type probabilities differ by ${worstProbability}`);
+  console.log(
+    `browser vs native: ${native.length} texts, lowest embedding cosine ${worst.toFixed(6)}, ` +
+      `largest skin-type probability difference ${worstProbability.toExponential(2)}`,
+  );
   await page.close();
 });
 
@@ -124,5 +134,31 @@ test('a corrupted model file shows the error state and no results', async () => 
     await page.close();
   } finally {
     await brokenServer.close();
+  }
+});
+
+test('consistent checksums over files from different exports are still refused', async () => {
+  const mixed = await mkdtemp(join(tmpdir(), 'milih-mixed-'));
+  await cp(DIST, mixed, { recursive: true });
+  // Rotate the product embeddings by one row and re-sign the manifest, as a
+  // bundle assembled from two exports would be.
+  const manifestPath = join(mixed, 'model', 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  const embeddingsPath = join(mixed, 'model', 'embeddings.f32');
+  const bytes = await readFile(embeddingsPath);
+  const row = manifest.embedding_dim * 4;
+  const rotated = Buffer.concat([bytes.subarray(row), bytes.subarray(0, row)]);
+  await writeFile(embeddingsPath, rotated);
+  const entry = manifest.files.find((f) => f.name === 'embeddings.f32');
+  entry.sha256 = createHash('sha256').update(rotated).digest('hex');
+  await writeFile(manifestPath, JSON.stringify(manifest));
+  const mixedServer = await serveStatic(mixed);
+  try {
+    const { page } = await openSite(context, mixedServer.url);
+    assert.equal(await page.getAttribute('.page', 'data-state'), 'error');
+    assert.match(await page.textContent('.error-message'), /different exports/);
+    await page.close();
+  } finally {
+    await mixedServer.close();
   }
 });

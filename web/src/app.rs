@@ -391,11 +391,13 @@ fn start_worker(
             Response::Embedding {
                 id,
                 embedding,
+                probabilities,
                 millis,
             } => {
                 resolve_embed(
                     id,
-                    &serde_wasm_bindgen::to_value(&(embedding, millis)).unwrap_or(JsValue::NULL),
+                    &serde_wasm_bindgen::to_value(&(embedding, probabilities, millis))
+                        .unwrap_or(JsValue::NULL),
                 );
             }
             Response::RequestFailed { id, message } => {
@@ -425,7 +427,8 @@ fn resolve_embed(id: u64, value: &JsValue) {
     }
 }
 
-/// `window.milihEmbed(text)` resolves to `[embedding, millis]` computed by
+/// `window.milihEmbed(text)` resolves to `[embedding, skin-type
+/// probabilities, millis]` computed by
 /// the worker (a string on failure): the hook the parity test and
 /// benchmarks use.
 fn expose_embed() {

@@ -13,7 +13,7 @@ pub enum Request {
         id: u64,
         search: Search,
     },
-    /// Embeds a text with the query path (used by the parity test).
+    /// Runs both heads on one text (used by the parity test and benchmarks).
     Embed {
         id: u64,
         text: String,
@@ -43,9 +43,11 @@ pub enum Response {
         results: Vec<ResultCard>,
         millis: f64,
     },
+    /// Both heads' outputs for one text.
     Embedding {
         id: u64,
         embedding: Vec<f32>,
+        probabilities: Vec<f32>,
         millis: f64,
     },
     RequestFailed {

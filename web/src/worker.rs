@@ -124,7 +124,51 @@ async fn load() -> Result<Loaded, String> {
             bundle.manifest.embedding_dim
         ));
     }
+    check_reproduces_catalog(&engine, &bundle)?;
     Ok(Loaded { engine, bundle })
+}
+
+/// Runs both heads on a few catalog products and compares with the
+/// exported numbers: a model, tokenizer or config from another export
+/// would pass every checksum yet rank with mismatched embeddings.
+fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle) -> Result<(), String> {
+    const MIN_COSINE: f32 = 0.999;
+    const MAX_PROBABILITY_DIFF: f32 = 0.01;
+    let products = &bundle.catalog.products;
+    let sample: Vec<usize> = [0, products.len() / 2, products.len().saturating_sub(1)]
+        .into_iter()
+        .filter(|&i| i < products.len())
+        .collect();
+    let texts: Vec<String> = sample
+        .iter()
+        .map(|&i| products[i].product.model_text())
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let predictions = engine
+        .predict(&refs, refs.len().max(1))
+        .map_err(|e| e.to_string())?;
+    for (&i, prediction) in sample.iter().zip(&predictions) {
+        let cosine: f32 = prediction
+            .embedding
+            .iter()
+            .zip(bundle.embeddings.row(i))
+            .map(|(a, b)| a * b)
+            .sum();
+        let diff = prediction
+            .probabilities
+            .iter()
+            .zip(&products[i].predicted)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        if cosine < MIN_COSINE || diff > MAX_PROBABILITY_DIFF {
+            return Err(format!(
+                "the model does not reproduce the bundle's own numbers for product {i} \
+                 (embedding cosine {cosine:.4}, probability difference {diff:.4}): \
+                 its files come from different exports"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Fetches a bundle file, reporting bytes received as they stream in.
@@ -183,13 +227,15 @@ fn handle(request: Request) {
                 let started = now();
                 let result = loaded
                     .engine
-                    .embed_query(text)
-                    .map(|embedding| Response::Embedding {
+                    .predict(&[text.as_str()], 1)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut p| p.pop().ok_or_else(|| "no prediction".to_owned()))
+                    .map(|p| Response::Embedding {
                         id: *id,
-                        embedding,
+                        embedding: p.embedding,
+                        probabilities: p.probabilities,
                         millis: now() - started,
-                    })
-                    .map_err(|e| e.to_string());
+                    });
                 (*id, result)
             }
         };
