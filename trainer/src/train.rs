@@ -555,13 +555,7 @@ fn evaluate_engine(engine: &Engine, catalog: &Catalog, split: &Split) -> Result<
         .map(|q| {
             predictions
                 .iter()
-                .map(|p| {
-                    q.embedding
-                        .iter()
-                        .zip(&p.embedding)
-                        .map(|(a, b)| a * b)
-                        .sum()
-                })
+                .map(|p| milih_rank::dot(&q.embedding, &p.embedding))
                 .collect()
         })
         .collect();

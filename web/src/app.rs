@@ -272,9 +272,9 @@ fn Results(
     view! {
         <section class="results" aria-live="polite">
             {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
-            {move || match outcome.get() {
+            // An empty query (nothing chosen yet) is answered like no search at all.
+            {move || match outcome.get().filter(|o| !o.query_text.is_empty()) {
                 None => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
-                Some(o) if o.query_text.is_empty() => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
                 Some(o) if o.results.is_empty() => view! { <p class="empty">"No product matches all of these filters. Try removing one."</p> }.into_any(),
                 Some(o) => {
                     let labels = labels();

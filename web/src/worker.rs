@@ -4,7 +4,7 @@
 use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search};
 use milih_bundle::{files, Bundle, Manifest};
 use milih_model::Engine;
-use milih_rank::{skin_fit, top_k};
+use milih_rank::{dot, skin_fit, top_k};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -148,12 +148,7 @@ fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle) -> Result<(), Stri
         .predict(&refs, refs.len().max(1))
         .map_err(|e| e.to_string())?;
     for (&i, prediction) in sample.iter().zip(&predictions) {
-        let cosine: f32 = prediction
-            .embedding
-            .iter()
-            .zip(bundle.embeddings.row(i))
-            .map(|(a, b)| a * b)
-            .sum();
+        let cosine = dot(&prediction.embedding, bundle.embeddings.row(i));
         let diff = prediction
             .probabilities
             .iter()

@@ -122,7 +122,8 @@ pub fn top_k(
     hits
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Dot product; the cosine of two unit vectors.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
