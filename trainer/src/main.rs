@@ -1,6 +1,8 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use milih_model::Engine;
+use milih_trainer::data::Protocol;
+use milih_trainer::evaluation::{markdown, run_protocol};
 use milih_trainer::export::{self, load_bundle, predict_catalog, predict_texts};
 use milih_trainer::train::{evaluate_model, from_base, load_run, tensors_of, train, TrainOptions};
 use milih_trainer::{fsutil, load_catalog};
@@ -19,6 +21,9 @@ struct Cli {
 enum Command {
     /// Fine-tune the hybrid from a local BERT checkpoint directory.
     Train(TrainArgs),
+    /// Cross-validate the training recipe under an evaluation protocol and
+    /// write report.md and report.json (model beside the constant baseline).
+    Eval(EvalArgs),
     /// Held-out skin-type and retrieval metrics of a trained run (with its
     /// saved split), or of an untrained base checkpoint with `--base`.
     Evaluate {
@@ -97,6 +102,34 @@ struct TrainArgs {
     /// Continue from the last checkpoint in --out with its saved options.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    knobs: Knobs,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Base checkpoint directory, as for `train`.
+    #[arg(long)]
+    base: PathBuf,
+    #[command(flatten)]
+    catalog: CatalogArgs,
+    /// How to split: labeled-folds, brand-folds or all-rows.
+    #[arg(long, default_value = "brand-folds")]
+    protocol: String,
+    /// Folds (or, for all-rows, repeated random splits).
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Directory for the fold runs, report.json and report.md. A rerun
+    /// continues an interrupted evaluation.
+    #[arg(long, default_value = "runs/eval")]
+    out: PathBuf,
+    #[command(flatten)]
+    knobs: Knobs,
+}
+
+/// Training options shared by `train` and `eval`.
+#[derive(Args)]
+struct Knobs {
     #[arg(long, default_value_t = TrainOptions::default().epochs)]
     epochs: usize,
     /// Stop after this many optimizer steps in all.
@@ -125,6 +158,28 @@ struct TrainArgs {
     seed: u64,
 }
 
+impl Knobs {
+    fn options(&self) -> Result<TrainOptions> {
+        if self.batch_size == 0 || self.epochs == 0 || self.max_length < 2 {
+            bail!("--batch-size and --epochs must be positive and --max-length at least 2");
+        }
+        Ok(TrainOptions {
+            epochs: self.epochs,
+            max_steps: self.steps,
+            batch_size: self.batch_size,
+            max_length: self.max_length,
+            embedding_dim: self.embedding_dim,
+            learning_rate: self.lr,
+            head_learning_rate: self.head_lr,
+            freeze_layers: self.freeze_layers,
+            held_out_fraction: self.held_out,
+            contrastive_weight: self.contrastive_weight,
+            seed: self.seed,
+            ..TrainOptions::default()
+        })
+    }
+}
+
 fn main() {
     if let Err(error) = run(Cli::parse()) {
         eprintln!("error: {error:#}");
@@ -136,23 +191,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let catalog = load_catalog(&args.catalog.catalog, &args.catalog.map)?;
-            if args.batch_size == 0 || args.epochs == 0 || args.max_length < 2 {
-                bail!("--batch-size and --epochs must be positive and --max-length at least 2");
-            }
-            let options = TrainOptions {
-                epochs: args.epochs,
-                max_steps: args.steps,
-                batch_size: args.batch_size,
-                max_length: args.max_length,
-                embedding_dim: args.embedding_dim,
-                learning_rate: args.lr,
-                head_learning_rate: args.head_lr,
-                freeze_layers: args.freeze_layers,
-                held_out_fraction: args.held_out,
-                contrastive_weight: args.contrastive_weight,
-                seed: args.seed,
-                ..TrainOptions::default()
-            };
+            let options = args.knobs.options()?;
             let report = train(&args.base, &catalog, &args.out, options, args.resume)?;
             println!(
                 "{}",
@@ -163,6 +202,24 @@ fn run(cli: Cli) -> Result<()> {
                 report.training_seconds,
                 args.out.display()
             );
+        }
+        Command::Eval(args) => {
+            let catalog = load_catalog(&args.catalog.catalog, &args.catalog.map)?;
+            let options = args.knobs.options()?;
+            let protocol = match args.protocol.as_str() {
+                "labeled-folds" => Protocol::LabeledFolds { folds: args.folds },
+                "brand-folds" => Protocol::BrandFolds { folds: args.folds },
+                "all-rows" => Protocol::AllRows {
+                    repeats: args.folds,
+                    test_fraction: 0.15,
+                },
+                other => bail!("unknown protocol `{other}` (labeled-folds, brand-folds, all-rows)"),
+            };
+            if args.folds < 2 {
+                bail!("--folds must be at least 2");
+            }
+            let report = run_protocol(&args.base, &catalog, protocol, &options, &args.out)?;
+            println!("{}", markdown(&report));
         }
         Command::Evaluate { run, base, catalog } => {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;

@@ -125,6 +125,19 @@ pub fn train(
     options: TrainOptions,
     resume: bool,
 ) -> Result<TrainReport> {
+    train_on_split(base, catalog, out, options, resume, None)
+}
+
+/// [`train`] on a given split (an evaluation fold) instead of the seeded
+/// held-out split of `options`.
+pub fn train_on_split(
+    base: &Path,
+    catalog: &Catalog,
+    out: &Path,
+    options: TrainOptions,
+    resume: bool,
+    given_split: Option<Split>,
+) -> Result<TrainReport> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let options = settle_options(out, options, resume)?;
     let device = Device::Cpu;
@@ -145,7 +158,8 @@ pub fn train(
         }
     })?;
 
-    let split = split(catalog, options.held_out_fraction, options.seed);
+    let split =
+        given_split.unwrap_or_else(|| split(catalog, options.held_out_fraction, options.seed));
     write_atomic(
         &out.join(run_files::SPLIT),
         &serde_json::to_vec_pretty(&split)?,
@@ -522,11 +536,9 @@ fn evaluate_engine(engine: &Engine, catalog: &Catalog, split: &Split) -> Result<
     let predictions = engine.predict(&refs, 16)?;
     let truth: Vec<Vec<bool>> = held_out
         .iter()
-        .map(|p| {
-            p.skin_labels
-                .expect("held-out products are labeled")
-                .to_vec()
-        })
+        // Only the all-rows protocol holds out unlabeled products, and it
+        // defines them as negatives.
+        .map(|p| p.skin_labels.unwrap_or_default().to_vec())
         .collect();
     let scores: Vec<Vec<f32>> = predictions
         .iter()

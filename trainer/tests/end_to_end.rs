@@ -195,3 +195,37 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn cross_validation_reports_every_fold_and_resumes_from_finished_folds() {
+    use milih_trainer::data::Protocol;
+    use milih_trainer::evaluation::run_protocol;
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = small_catalog(40);
+    let base = tmp.path().join("base");
+    write_tiny_base(&base, &catalog);
+    let options = TrainOptions {
+        epochs: 1,
+        max_steps: Some(2),
+        ..options()
+    };
+    let out = tmp.path().join("eval");
+    let protocol = Protocol::BrandFolds { folds: 2 };
+    let report = run_protocol(&base, &catalog, protocol, &options, &out).unwrap();
+    assert_eq!(report.folds.len(), 2);
+    assert_eq!(report.summary.baseline_macro_auroc.mean, 0.5);
+    let held_out: usize = report.folds.iter().map(|f| f.products).sum();
+    assert_eq!(
+        held_out,
+        catalog.labeled().count(),
+        "every labeled product scored once"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("grouped by brand") && md.contains(" ± "),
+        "{md}"
+    );
+    // A second run reads the finished folds back instead of retraining.
+    let again = run_protocol(&base, &catalog, protocol, &options, &out).unwrap();
+    assert_eq!(again.folds, report.folds);
+}
