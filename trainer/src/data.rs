@@ -126,7 +126,7 @@ impl Protocol {
                     }
                 }
                 brands.shuffle(&mut rng);
-                brands.sort_by(|a, b| b.1.cmp(&a.1));
+                brands.sort_by_key(|b| std::cmp::Reverse(b.1));
                 let mut fold_brands: Vec<Vec<String>> = vec![Vec::new(); folds];
                 let mut sizes = vec![0usize; folds];
                 for (brand, n) in brands {
