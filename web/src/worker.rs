@@ -104,15 +104,13 @@ async fn load() -> Result<Loaded, String> {
             });
         })
         .await?;
-        // Check each file as soon as it arrives so a bad one is named early.
-        manifest.verify(name, &bytes).map_err(|e| e.to_string())?;
         done += bytes.len() as u64;
         contents.insert(name.to_owned(), bytes);
     }
     send(&Response::Progress {
         loaded_bytes: total,
         total_bytes: total,
-        stage: "starting the model".into(),
+        stage: "checking files and starting the model".into(),
     });
     let bundle = Bundle::assemble(manifest, contents).map_err(|e| e.to_string())?;
     let engine = Engine::from_bundle(&bundle.config_json, &bundle.tokenizer_json, &bundle.weights)
