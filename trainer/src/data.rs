@@ -2,6 +2,7 @@
 //! the embedding head.
 
 use milih_catalog::{Catalog, Product, SKIN_TYPES};
+use milih_rank::concerns::CONCERNS;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,6 +67,15 @@ impl Protocol {
             Protocol::BrandFolds { folds } => {
                 format!("labeled rows, {folds}-fold grouped by brand")
             }
+        }
+    }
+
+    /// A short name for file and directory names.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Protocol::AllRows { .. } => "all-rows",
+            Protocol::LabeledFolds { .. } => "labeled-folds",
+            Protocol::BrandFolds { .. } => "brand-folds",
         }
     }
 
@@ -155,6 +165,15 @@ impl Protocol {
 pub enum Query {
     /// "moisturizer for dry skin": products of that type labeled for that skin type.
     TypeForSkin { product_type: String, skin: usize },
+    /// "treatment for acne": products of that type whose ingredients
+    /// include one the concern lexicon lists for it.
+    TypeForConcern {
+        product_type: String,
+        concern: usize,
+    },
+    /// "moisturizer for dry skin without fragrance": labeled for that skin
+    /// type, with a known ingredient list free of fragrance.
+    FragranceFree { product_type: String, skin: usize },
     /// The product's own brand and name: only that product.
     Named {
         id: usize,
@@ -173,6 +192,19 @@ impl Query {
                     SKIN_TYPES[*skin].to_lowercase()
                 )
             }
+            Query::TypeForConcern {
+                product_type,
+                concern,
+            } => format!(
+                "{} for {}",
+                product_type.to_lowercase(),
+                CONCERNS[*concern].phrase
+            ),
+            Query::FragranceFree { product_type, skin } => format!(
+                "{} for {} skin without fragrance",
+                product_type.to_lowercase(),
+                SKIN_TYPES[*skin].to_lowercase()
+            ),
             Query::Named { brand, name, .. } => format!("{brand} {name}"),
         }
     }
@@ -183,9 +215,72 @@ impl Query {
                 product.product_type == *product_type
                     && product.skin_labels.is_some_and(|l| l[*skin])
             }
+            Query::TypeForConcern {
+                product_type,
+                concern,
+            } => product.product_type == *product_type && CONCERNS[*concern].addressed_by(product),
+            Query::FragranceFree { product_type, skin } => {
+                product.product_type == *product_type
+                    && product.skin_labels.is_some_and(|l| l[*skin])
+                    && product.ingredients.as_ref().is_some_and(|list| {
+                        let list = list.to_lowercase();
+                        !FRAGRANCE.iter().any(|f| list.contains(f))
+                    })
+            }
             Query::Named { id, .. } => product.id == *id,
         }
     }
+}
+
+/// Ingredient-list words that mean added fragrance.
+const FRAGRANCE: [&str; 2] = ["fragrance", "parfum"];
+
+/// The retrieval benchmark's query suites, in report order.
+pub const SUITES: [&str; 3] = [
+    "type for skin",
+    "type for concern",
+    "skin type, no fragrance",
+];
+
+/// Every benchmark query over the product types of `catalog`, with its
+/// suite index into [`SUITES`].
+pub fn benchmark_queries(catalog: &Catalog) -> Vec<(usize, Query)> {
+    let types: std::collections::BTreeSet<&str> = catalog
+        .products
+        .iter()
+        .map(|p| p.product_type.as_str())
+        .collect();
+    let mut queries = Vec::new();
+    for t in &types {
+        for skin in 0..SKIN_TYPES.len() {
+            queries.push((
+                0,
+                Query::TypeForSkin {
+                    product_type: t.to_string(),
+                    skin,
+                },
+            ));
+        }
+        for concern in 0..CONCERNS.len() {
+            queries.push((
+                1,
+                Query::TypeForConcern {
+                    product_type: t.to_string(),
+                    concern,
+                },
+            ));
+        }
+        for skin in 0..SKIN_TYPES.len() {
+            queries.push((
+                2,
+                Query::FragranceFree {
+                    product_type: t.to_string(),
+                    skin,
+                },
+            ));
+        }
+    }
+    queries
 }
 
 /// A query for which `product` is relevant: a type-for-skin query for one of

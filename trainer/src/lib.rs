@@ -1,12 +1,16 @@
 //! The Milih trainer: fine-tuning, evaluation and export of the hybrid
 //! model. The `trainer` binary is a thin CLI over these modules.
 
+pub mod baselines;
 pub mod data;
 pub mod evaluation;
 pub mod export;
+pub mod features;
 pub mod fsutil;
+pub mod heads;
 pub mod metrics;
 pub mod optim;
+pub mod plots;
 pub mod train;
 
 use anyhow::{Context, Result};

@@ -2,9 +2,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use milih_model::Engine;
 use milih_trainer::data::Protocol;
-use milih_trainer::evaluation::{markdown, run_protocol};
+use milih_trainer::evaluation;
 use milih_trainer::export::{self, load_bundle, predict_catalog, predict_texts};
-use milih_trainer::train::{evaluate_model, from_base, load_run, tensors_of, train, TrainOptions};
+use milih_trainer::heads::FrozenEncoder;
+use milih_trainer::train::{
+    evaluate_model, from_base, load_run, tensors_of, train, Recipe, TrainOptions,
+};
 use milih_trainer::{fsutil, load_catalog};
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,6 +39,20 @@ enum Command {
         base: Option<PathBuf>,
         #[command(flatten)]
         catalog: CatalogArgs,
+    },
+    /// Compute (or find in the cache) the frozen base encoder's pooled
+    /// features of every product, the first step of the frozen recipe.
+    Features {
+        #[arg(long)]
+        base: PathBuf,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+        #[arg(long, default_value_t = TrainOptions::default().max_length)]
+        max_length: usize,
+        #[arg(long, default_value_t = TrainOptions::default().max_windows)]
+        max_windows: usize,
+        #[arg(long, default_value = "runs/cache")]
+        cache: PathBuf,
     },
     /// Quantize a trained run and write the browser bundle.
     Export {
@@ -113,16 +130,22 @@ struct EvalArgs {
     base: PathBuf,
     #[command(flatten)]
     catalog: CatalogArgs,
-    /// How to split: labeled-folds, brand-folds or all-rows.
-    #[arg(long, default_value = "brand-folds")]
-    protocol: String,
-    /// Folds (or, for all-rows, repeated random splits).
+    /// Protocols to run: all, or any of labeled-folds, brand-folds, all-rows.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    protocol: Vec<String>,
+    /// Folds of the labeled-folds and brand-folds protocols.
     #[arg(long, default_value_t = 5)]
     folds: usize,
-    /// Directory for the fold runs, report.json and report.md. A rerun
-    /// continues an interrupted evaluation.
+    /// Random 85/15 splits of the all-rows protocol.
+    #[arg(long, default_value_t = 10)]
+    repeats: usize,
+    /// Directory for per-split results, report.json, report.md and plots.
+    /// A rerun continues an interrupted evaluation.
     #[arg(long, default_value = "runs/eval")]
     out: PathBuf,
+    /// Cache of frozen-encoder features.
+    #[arg(long, default_value = "runs/cache")]
+    cache: PathBuf,
     #[command(flatten)]
     knobs: Knobs,
 }
@@ -140,6 +163,21 @@ struct Knobs {
     /// Longest input in tokens (training and inference).
     #[arg(long, default_value_t = TrainOptions::default().max_length)]
     max_length: usize,
+    /// Windows of --max-length tokens read per product (frozen recipe).
+    #[arg(long, default_value_t = TrainOptions::default().max_windows)]
+    max_windows: usize,
+    /// Hashed TF-IDF features of the skin-type head (0: none).
+    #[arg(long, default_value_t = TrainOptions::default().lexical_features)]
+    lexical_features: usize,
+    /// frozen: fit the heads on a frozen encoder; fine-tune: train it all.
+    #[arg(long, value_enum, default_value_t = TrainOptions::default().recipe)]
+    recipe: Recipe,
+    /// Optimizer steps of the heads (frozen recipe).
+    #[arg(long, default_value_t = TrainOptions::default().head_steps)]
+    head_steps: usize,
+    /// Learning rate of the embedding head (frozen recipe).
+    #[arg(long, default_value_t = TrainOptions::default().projector_learning_rate)]
+    projector_lr: f64,
     #[arg(long, default_value_t = TrainOptions::default().embedding_dim)]
     embedding_dim: usize,
     #[arg(long, default_value_t = TrainOptions::default().learning_rate)]
@@ -168,6 +206,11 @@ impl Knobs {
             max_steps: self.steps,
             batch_size: self.batch_size,
             max_length: self.max_length,
+            max_windows: self.max_windows,
+            lexical_features: self.lexical_features,
+            recipe: self.recipe,
+            head_steps: self.head_steps,
+            projector_learning_rate: self.projector_lr,
             embedding_dim: self.embedding_dim,
             learning_rate: self.lr,
             head_learning_rate: self.head_lr,
@@ -189,6 +232,31 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Features {
+            base,
+            catalog,
+            max_length,
+            max_windows,
+            cache,
+        } => {
+            let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
+            let options = TrainOptions {
+                max_length,
+                max_windows,
+                ..TrainOptions::default()
+            };
+            let texts: Vec<String> = catalog.products.iter().map(|p| p.model_text()).collect();
+            let started = std::time::Instant::now();
+            let encoder = FrozenEncoder::load(&base, &options)?;
+            encoder.pooled(&texts, &cache, "products")?;
+            eprintln!(
+                "{} products, {} windows of {} tokens at most: {:.1} s",
+                texts.len(),
+                max_windows,
+                max_length,
+                started.elapsed().as_secs_f64()
+            );
+        }
         Command::Train(args) => {
             let catalog = load_catalog(&args.catalog.catalog, &args.catalog.map)?;
             let options = args.knobs.options()?;
@@ -206,20 +274,32 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => {
             let catalog = load_catalog(&args.catalog.catalog, &args.catalog.map)?;
             let options = args.knobs.options()?;
-            let protocol = match args.protocol.as_str() {
-                "labeled-folds" => Protocol::LabeledFolds { folds: args.folds },
-                "brand-folds" => Protocol::BrandFolds { folds: args.folds },
-                "all-rows" => Protocol::AllRows {
-                    repeats: args.folds,
-                    test_fraction: 0.15,
-                },
-                other => bail!("unknown protocol `{other}` (labeled-folds, brand-folds, all-rows)"),
-            };
-            if args.folds < 2 {
-                bail!("--folds must be at least 2");
+            if args.folds < 2 || args.repeats < 2 {
+                bail!("--folds and --repeats must be at least 2");
             }
-            let report = run_protocol(&args.base, &catalog, protocol, &options, &args.out)?;
-            println!("{}", markdown(&report));
+            let mut protocols = Vec::new();
+            for name in &args.protocol {
+                let all = name == "all";
+                if all || name == "labeled-folds" {
+                    protocols.push(Protocol::LabeledFolds { folds: args.folds });
+                }
+                if all || name == "brand-folds" {
+                    protocols.push(Protocol::BrandFolds { folds: args.folds });
+                }
+                if all || name == "all-rows" {
+                    protocols.push(Protocol::AllRows {
+                        repeats: args.repeats,
+                        test_fraction: 0.15,
+                    });
+                }
+                if !all && !["labeled-folds", "brand-folds", "all-rows"].contains(&name.as_str()) {
+                    bail!("unknown protocol `{name}` (all, labeled-folds, brand-folds, all-rows)");
+                }
+            }
+            let encoder = FrozenEncoder::load(&args.base, &options)?;
+            let context = evaluation::EvalData::new(&encoder, &catalog, &options, &args.cache)?;
+            let report = evaluation::run(&context, &protocols, &options, &args.out)?;
+            println!("{}", evaluation::markdown(&report));
         }
         Command::Evaluate { run, base, catalog } => {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;

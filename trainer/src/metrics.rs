@@ -43,6 +43,8 @@ pub struct Retrieval {
     /// Mean over seeded random orders of the same candidates.
     pub random_ndcg_at_10: f64,
     pub random_precision_at_10: f64,
+    #[serde(default)]
+    pub random_mrr: f64,
 }
 
 /// Rank cut-off of the retrieval metrics.
@@ -58,6 +60,7 @@ pub fn retrieval(scores: &[Vec<f32>], relevant: &[Vec<bool>], seed: u64) -> Retr
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let (mut n, mut ndcg, mut precision, mut mrr, mut random_ndcg, mut random_precision) =
         (0usize, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut random_mrr = 0.0;
     for (s, r) in scores.iter().zip(relevant) {
         if !r.iter().any(|&x| x) {
             continue;
@@ -74,6 +77,7 @@ pub fn retrieval(scores: &[Vec<f32>], relevant: &[Vec<bool>], seed: u64) -> Retr
             shuffled.shuffle(&mut rng);
             random_ndcg += ndcg_at(&shuffled, RETRIEVAL_K) / RANDOM_ORDERS as f64;
             random_precision += precision_at(&shuffled, RETRIEVAL_K) / RANDOM_ORDERS as f64;
+            random_mrr += reciprocal_rank(&shuffled) / RANDOM_ORDERS as f64;
         }
     }
     let mean = |x: f64| x / n.max(1) as f64;
@@ -84,6 +88,7 @@ pub fn retrieval(scores: &[Vec<f32>], relevant: &[Vec<bool>], seed: u64) -> Retr
         mrr: mean(mrr),
         random_ndcg_at_10: mean(random_ndcg),
         random_precision_at_10: mean(random_precision),
+        random_mrr: mean(random_mrr),
     }
 }
 

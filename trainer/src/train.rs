@@ -31,6 +31,23 @@ pub struct TrainOptions {
     pub max_steps: Option<usize>,
     pub batch_size: usize,
     pub max_length: usize,
+    /// Windows of `max_length` tokens read per product (frozen recipe).
+    #[serde(default = "one")]
+    pub max_windows: usize,
+    /// Hashed TF-IDF buckets the skin-type head reads (frozen recipe).
+    #[serde(default)]
+    pub lexical_features: usize,
+    /// Fine-tune the whole encoder, or fit the heads on a frozen one.
+    #[serde(default)]
+    pub recipe: Recipe,
+    /// Optimizer steps of the heads in the frozen recipe.
+    #[serde(default = "default_head_steps")]
+    pub head_steps: usize,
+    /// Learning rate of the embedding head in the frozen recipe: small, as
+    /// it starts from the identity and the pretrained geometry is worth
+    /// keeping.
+    #[serde(default = "default_projector_learning_rate")]
+    pub projector_learning_rate: f64,
     pub embedding_dim: usize,
     pub learning_rate: f64,
     pub head_learning_rate: f64,
@@ -43,6 +60,30 @@ pub struct TrainOptions {
     pub seed: u64,
 }
 
+/// How the encoder is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipe {
+    /// The encoder stays as pretrained; the heads are fitted on its cached
+    /// features of whole texts (all windows) and on TF-IDF word features.
+    #[default]
+    Frozen,
+    /// Encoder and heads trained together on the first window of each text.
+    FineTune,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_projector_learning_rate() -> f64 {
+    TrainOptions::default().projector_learning_rate
+}
+
+fn default_head_steps() -> usize {
+    TrainOptions::default().head_steps
+}
+
 impl Default for TrainOptions {
     fn default() -> Self {
         Self {
@@ -50,6 +91,11 @@ impl Default for TrainOptions {
             max_steps: None,
             batch_size: 16,
             max_length: 128,
+            max_windows: 4,
+            lexical_features: 8192,
+            recipe: Recipe::Frozen,
+            head_steps: 400,
+            projector_learning_rate: 3e-5,
             embedding_dim: 384,
             learning_rate: 5e-5,
             head_learning_rate: 1e-3,
@@ -140,6 +186,14 @@ pub fn train_on_split(
 ) -> Result<TrainReport> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let options = settle_options(out, options, resume)?;
+    if options.recipe == Recipe::Frozen {
+        // A frozen fit takes seconds once the features are cached: there is
+        // nothing to resume, it simply runs again.
+        return train_frozen(base, catalog, out, options, given_split);
+    }
+    if options.max_windows != 1 || options.lexical_features != 0 {
+        bail!("the fine-tune recipe reads one window and no lexical features: pass --max-windows 1 --lexical-features 0");
+    }
     let device = Device::Cpu;
 
     let Initial {
@@ -239,6 +293,7 @@ pub fn train_on_split(
             let output = model.forward(
                 &inputs.input_ids,
                 &inputs.attention_mask,
+                None,
                 Mode::Train,
                 options.freeze_layers,
             )?;
@@ -333,6 +388,81 @@ pub fn train_on_split(
     Ok(report)
 }
 
+/// The frozen recipe: encoder features of every product and query (cached
+/// in `out/features`), both heads fitted on the training products, the
+/// whole model saved as a run.
+fn train_frozen(
+    base: &Path,
+    catalog: &Catalog,
+    out: &Path,
+    options: TrainOptions,
+    given_split: Option<Split>,
+) -> Result<TrainReport> {
+    let started = Instant::now();
+    let split =
+        given_split.unwrap_or_else(|| split(catalog, options.held_out_fraction, options.seed));
+    write_atomic(
+        &out.join(run_files::SPLIT),
+        &serde_json::to_vec_pretty(&split)?,
+    )?;
+    let encoder = crate::heads::FrozenEncoder::load(base, &options)?;
+    let data =
+        crate::evaluation::EvalData::new(&encoder, catalog, &options, &out.join("features"))?;
+    let fitted = crate::heads::fit_heads(
+        &data.config,
+        catalog,
+        &data.texts,
+        &data.pooled,
+        &split,
+        &data.training_queries,
+        &data.query_pooled,
+        &options,
+    )?;
+    let mut tensors = encoder.engine_tensors();
+    tensors.retain(|name, _| !name.starts_with(HEADS_PREFIX));
+    tensors.extend(fitted.tensors);
+    let tokenizer_json = read(&base.join("tokenizer.json"))?;
+    let training_seconds = started.elapsed().as_secs_f64();
+    let engine = Engine::new(
+        data.config.clone(),
+        TextEncoder::from_json(&tokenizer_json, data.config.max_length)?,
+        tensors.clone(),
+    )?;
+    let held_out = evaluate_engine(&engine, catalog, &split)?;
+    let last = fitted.curve.last();
+    let record = EpochRecord {
+        epoch: 1,
+        steps: options.head_steps,
+        classification_loss: last.map_or(0.0, |p| p.classification_loss),
+        contrastive_loss: last.map_or(0.0, |p| p.contrastive_loss),
+        seconds: training_seconds,
+        sequences_per_second: split.train.len() as f64 / training_seconds.max(1e-9),
+        held_out,
+    };
+    candle_core::safetensors::save(&tensors, out.join(run_files::MODEL))?;
+    write_atomic(
+        &out.join(run_files::CONFIG),
+        &serde_json::to_vec_pretty(&data.config)?,
+    )?;
+    write_atomic(&out.join(run_files::TOKENIZER), &tokenizer_json)?;
+    write_atomic(
+        &out.join("curve.json"),
+        &serde_json::to_vec_pretty(&fitted.curve)?,
+    )?;
+    let report = TrainReport {
+        options,
+        train_products: split.train.len(),
+        held_out_products: split.held_out.len(),
+        history: vec![record],
+        training_seconds,
+    };
+    write_atomic(
+        &out.join(run_files::METRICS),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
+    Ok(report)
+}
+
 /// A hybrid built from a base checkpoint: encoder weights loaded, heads
 /// initialised from the seed (the embedding head as an identity map).
 pub struct Initial {
@@ -358,6 +488,8 @@ pub fn from_base(base: &Path, options: &TrainOptions, device: &Device) -> Result
         embedding_dim: options.embedding_dim,
         labels: SKIN_TYPES.iter().map(|s| s.to_string()).collect(),
         max_length: options.max_length,
+        max_windows: options.max_windows,
+        lexical_features: options.lexical_features,
     };
     let encoder = TextEncoder::from_json(&tokenizer_json, options.max_length)?;
     if encoder.vocab_size() > config.bert.vocab_size {
@@ -469,7 +601,7 @@ fn load_base_weights(varmap: &VarMap, path: &Path, device: &Device) -> Result<Ha
 
 /// Binary cross-entropy over the labeled products of the batch only:
 /// unlabeled products carry no skin-type information and are masked out.
-fn masked_bce(
+pub(crate) fn masked_bce(
     logits: &Tensor,
     products: &[&milih_catalog::Product],
     device: &Device,
@@ -501,7 +633,17 @@ fn masked_bce(
 
 /// InfoNCE with several positives per query: minus the log of the softmax
 /// mass that each query puts on its relevant products, averaged over queries.
-fn multi_positive_nce(
+pub(crate) fn multi_positive_nce(
+    queries: &Tensor,
+    products: &Tensor,
+    relevance: &Tensor,
+    temperature: f64,
+) -> Result<Tensor> {
+    Ok(per_query_nce(queries, products, relevance, temperature)?.mean_all()?)
+}
+
+/// The loss of [`multi_positive_nce`] for each query, `(queries,)`.
+pub(crate) fn per_query_nce(
     queries: &Tensor,
     products: &Tensor,
     relevance: &Tensor,
@@ -510,7 +652,7 @@ fn multi_positive_nce(
     let logits = (queries.matmul(&products.t()?)? / temperature)?;
     let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     let positive_mass = (log_probs.exp()? * relevance)?.sum(1)?;
-    Ok(positive_mass.clamp(1e-9, 1.0)?.log()?.neg()?.mean_all()?)
+    Ok(positive_mass.clamp(1e-9, 1.0)?.log()?.neg()?)
 }
 
 fn evaluate_held_out(

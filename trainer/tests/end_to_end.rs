@@ -8,7 +8,7 @@ use milih_model::tiny::tiny_base;
 use milih_model::Engine;
 use milih_trainer::export::{export, index, load_bundle};
 use milih_trainer::load_catalog;
-use milih_trainer::train::{run_files, train, TrainOptions};
+use milih_trainer::train::{run_files, train, Recipe, TrainOptions};
 use std::path::Path;
 
 fn small_catalog(n: usize) -> Catalog {
@@ -36,12 +36,16 @@ fn write_tiny_base(dir: &Path, catalog: &Catalog) {
     candle_core::safetensors::save(&base.weights, dir.join("model.safetensors")).unwrap();
 }
 
+/// The fine-tune recipe, a few steps.
 fn options() -> TrainOptions {
     TrainOptions {
+        recipe: Recipe::FineTune,
         epochs: 2,
         max_steps: Some(8),
         batch_size: 8,
         max_length: 48,
+        max_windows: 1,
+        lexical_features: 0,
         embedding_dim: 16,
         learning_rate: 1e-3,
         head_learning_rate: 1e-2,
@@ -50,8 +54,29 @@ fn options() -> TrainOptions {
     }
 }
 
+/// The frozen recipe: two windows per product and hashed TF-IDF features.
+fn frozen_options() -> TrainOptions {
+    TrainOptions {
+        recipe: Recipe::Frozen,
+        max_length: 24,
+        max_windows: 2,
+        lexical_features: 256,
+        head_steps: 20,
+        ..options()
+    }
+}
+
 #[test]
-fn train_export_reload_gives_identical_outputs() {
+fn fine_tune_export_reload_gives_identical_outputs() {
+    train_export_reload(options(), 2);
+}
+
+#[test]
+fn frozen_export_reload_gives_identical_outputs() {
+    train_export_reload(frozen_options(), 1);
+}
+
+fn train_export_reload(options: TrainOptions, epochs: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let catalog = small_catalog(48);
     assert!(
@@ -61,9 +86,8 @@ fn train_export_reload_gives_identical_outputs() {
     let base = tmp.path().join("base");
     write_tiny_base(&base, &catalog);
     let run = tmp.path().join("run");
-    let report = train(&base, &catalog, &run, options(), false).unwrap();
-    assert_eq!(report.history.len(), 2);
-    assert_eq!(report.history.last().unwrap().steps, 8);
+    let report = train(&base, &catalog, &run, options.clone(), false).unwrap();
+    assert_eq!(report.history.len(), epochs);
     let eval = report.final_evaluation().unwrap();
     assert_eq!(eval.all_suitable_baseline.macro_auroc, 0.5);
     assert!(eval.model.macro_auroc.is_finite());
@@ -197,35 +221,61 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 #[test]
-fn cross_validation_reports_every_fold_and_resumes_from_finished_folds() {
+fn evaluation_reports_every_split_with_baselines_and_plots_and_resumes() {
     use milih_trainer::data::Protocol;
-    use milih_trainer::evaluation::run_protocol;
+    use milih_trainer::evaluation::{method, run, EvalData};
+    use milih_trainer::heads::FrozenEncoder;
     let tmp = tempfile::tempdir().unwrap();
-    let catalog = small_catalog(40);
+    let catalog = small_catalog(60);
     let base = tmp.path().join("base");
     write_tiny_base(&base, &catalog);
-    let options = TrainOptions {
-        epochs: 1,
-        max_steps: Some(2),
-        ..options()
-    };
+    let options = frozen_options();
+    let encoder = FrozenEncoder::load(&base, &options).unwrap();
+    let data = EvalData::new(&encoder, &catalog, &options, &tmp.path().join("cache")).unwrap();
     let out = tmp.path().join("eval");
-    let protocol = Protocol::BrandFolds { folds: 2 };
-    let report = run_protocol(&base, &catalog, protocol, &options, &out).unwrap();
-    assert_eq!(report.folds.len(), 2);
-    assert_eq!(report.summary.baseline_macro_auroc.mean, 0.5);
-    let held_out: usize = report.folds.iter().map(|f| f.products).sum();
+    let protocols = [
+        Protocol::BrandFolds { folds: 2 },
+        Protocol::AllRows {
+            repeats: 2,
+            test_fraction: 0.15,
+        },
+    ];
+    let report = run(&data, &protocols, &options, &out).unwrap();
+    let brand = &report.protocols[0];
+    assert_eq!(brand.folds.len(), 2);
+    let held_out: usize = brand.folds.iter().map(|f| f.held_out.len()).sum();
     assert_eq!(
         held_out,
         catalog.labeled().count(),
         "every labeled product scored once"
     );
+    let auroc = &brand.summary["macro AUROC"];
+    assert_eq!(auroc[method::CONSTANT].mean, 0.5);
+    for m in [method::MILIH, method::TFIDF, method::FROZEN_LR] {
+        assert!(auroc[m].mean.is_finite(), "{m}");
+    }
+    let ndcg = &brand.summary["type for skin: nDCG@10"];
+    for m in [method::MILIH, method::RANDOM, method::BM25, method::FROZEN] {
+        assert!((0.0..=1.0).contains(&ndcg[m].mean), "{m}");
+    }
+    assert_eq!(
+        report.protocols[1].folds[0].held_out.len(),
+        9,
+        "15% of 60 rows"
+    );
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        md.contains("grouped by brand") && md.contains(" ± "),
+        md.contains("grouped by brand") && md.contains(" ± ") && md.contains("BM25"),
         "{md}"
     );
-    // A second run reads the finished folds back instead of retraining.
-    let again = run_protocol(&base, &catalog, protocol, &options, &out).unwrap();
-    assert_eq!(again.folds, report.folds);
+    for plot in ["training-curves.svg", "roc.svg", "pr.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<polyline"),
+            "{plot}"
+        );
+    }
+    // A second run reads the finished splits back instead of refitting.
+    let again = run(&data, &protocols, &options, &out).unwrap();
+    assert_eq!(again, report);
 }

@@ -95,8 +95,20 @@ pub struct HybridConfig {
     pub embedding_dim: usize,
     /// Output names of the classification head, in order.
     pub labels: Vec<String>,
-    /// Longest input, in tokens, the model reads; longer texts are truncated.
+    /// Tokens per window, special tokens included.
     pub max_length: usize,
+    /// A text is read in up to this many windows of `max_length` tokens and
+    /// pooled over all of them; the rest is cut.
+    #[serde(default = "one")]
+    pub max_windows: usize,
+    /// Size of the hashed word n-gram (TF-IDF) vector that the skin-type
+    /// head reads beside the pooled encoder output (0: none).
+    #[serde(default)]
+    pub lexical_features: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl HybridConfig {
@@ -104,9 +116,9 @@ impl HybridConfig {
         let config: Self = serde_json::from_slice(json)
             .map_err(|e| crate::ModelError::Config(format!("model config: {e}")))?;
         config.bert.validate()?;
-        if config.embedding_dim == 0 || config.labels.is_empty() {
+        if config.embedding_dim == 0 || config.labels.is_empty() || config.max_windows == 0 {
             return Err(crate::ModelError::Config(
-                "embedding dim and labels must be non-empty".into(),
+                "embedding dim, labels and windows must be non-empty".into(),
             ));
         }
         if config.max_length == 0 || config.max_length > config.bert.max_position_embeddings {

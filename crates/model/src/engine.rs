@@ -72,9 +72,9 @@ impl Engine {
         &self.encoder
     }
 
-    /// Predicts for many texts, `batch_size` at a time. Texts are grouped by
-    /// length so that little compute goes to padding; results keep the input
-    /// order.
+    /// Predicts for many texts, `batch_size` windows at a time. Windows are
+    /// grouped by length so that little compute goes to padding; results
+    /// keep the input order.
     pub fn predict(
         &self,
         texts: &[&str],
@@ -83,48 +83,121 @@ impl Engine {
         self.predict_with_progress(texts, batch_size, |_| {})
     }
 
-    /// [`Engine::predict`], calling `progress(done)` after each batch.
+    /// [`Engine::predict`], calling `progress(done)` as texts finish.
     pub fn predict_with_progress(
         &self,
         texts: &[&str],
         batch_size: usize,
-        mut progress: impl FnMut(usize),
+        progress: impl FnMut(usize),
     ) -> Result<Vec<Prediction>, ModelError> {
-        let ids = texts
+        let pooled = self.pooled_with_progress(texts, batch_size, progress)?;
+        self.heads_on(texts, pooled)
+    }
+
+    /// The heads on pooled encoder features of `texts` (one row per text).
+    pub fn heads_on(
+        &self,
+        texts: &[&str],
+        pooled: Vec<f32>,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        let hidden = self.config().bert.hidden_size;
+        let pooled = Tensor::from_vec(pooled, (texts.len(), hidden), &self.device)?;
+        let lexical = self.lexical_features(texts)?;
+        let heads = self.model.heads();
+        let logits = heads.logits(&pooled, lexical.as_ref())?;
+        let embeddings = heads.embed(&pooled)?.to_vec2::<f32>()?;
+        let probabilities = candle_nn::ops::sigmoid(&logits)?.to_vec2::<f32>()?;
+        Ok(embeddings
+            .into_iter()
+            .zip(probabilities)
+            .map(|(embedding, probabilities)| Prediction {
+                embedding,
+                probabilities,
+            })
+            .collect())
+    }
+
+    /// `(texts, lexical_features)` TF-IDF features, or `None` when the model
+    /// reads none.
+    pub fn lexical_features(&self, texts: &[&str]) -> Result<Option<Tensor>, ModelError> {
+        let Some(idf) = self.model.heads().idf() else {
+            return Ok(None);
+        };
+        let idf = idf.to_vec1::<f32>()?;
+        let rows: Vec<f32> = texts
             .iter()
-            .map(|t| self.encoder.ids(t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
-        let mut results: Vec<Option<Prediction>> = vec![None; texts.len()];
-        let mut done = 0;
-        for chunk in order.chunks(batch_size.max(1)) {
-            let batch_ids: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
-            let batch = batch_from_ids(&batch_ids, &self.device)?;
-            let out =
-                self.model
-                    .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer, 0)?;
-            let embeddings = out.embeddings.to_vec2::<f32>()?;
-            let probabilities = candle_nn::ops::sigmoid(&out.logits)?.to_vec2::<f32>()?;
-            for ((&i, embedding), probabilities) in chunk.iter().zip(embeddings).zip(probabilities)
-            {
-                results[i] = Some(Prediction {
-                    embedding,
-                    probabilities,
-                });
+            .flat_map(|t| crate::lexical::features(t, &idf))
+            .collect();
+        Ok(Some(Tensor::from_vec(
+            rows,
+            (texts.len(), idf.len()),
+            &self.device,
+        )?))
+    }
+
+    /// Mean-pooled encoder output of each text over all its windows,
+    /// row-major `(texts, hidden)`: what the heads read, and what the trainer
+    /// caches when it fits the heads on a frozen encoder.
+    pub fn pooled_with_progress(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<f32>, ModelError> {
+        let max_windows = self.config().max_windows;
+        let hidden = self.config().bert.hidden_size;
+        // Every window, with the text it belongs to.
+        let mut windows: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut remaining = vec![0usize; texts.len()];
+        for (i, text) in texts.iter().enumerate() {
+            for ids in self.encoder.windows(text, max_windows)? {
+                windows.push((i, ids));
+                remaining[i] += 1;
             }
-            done += chunk.len();
-            progress(done);
         }
-        Ok(results.into_iter().flatten().collect())
+        windows.sort_by_key(|(_, ids)| ids.len());
+        let mut sums = vec![0f32; texts.len() * hidden];
+        let mut counts = vec![0f32; texts.len()];
+        let mut done = 0;
+        for chunk in windows.chunks(batch_size.max(1)) {
+            let batch_ids: Vec<Vec<u32>> = chunk.iter().map(|(_, ids)| ids.clone()).collect();
+            let batch = batch_from_ids(&batch_ids, &self.device)?;
+            let (window_sums, window_counts) =
+                self.model
+                    .pooled_parts(&batch.input_ids, &batch.attention_mask, Mode::Infer, 0)?;
+            let window_sums = window_sums.to_vec2::<f32>()?;
+            let window_counts = window_counts.flatten_all()?.to_vec1::<f32>()?;
+            let mut finished = 0;
+            for (((i, _), row), count) in chunk.iter().zip(window_sums).zip(window_counts) {
+                sums[i * hidden..(i + 1) * hidden]
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(s, v)| *s += v);
+                counts[*i] += count;
+                remaining[*i] -= 1;
+                finished += usize::from(remaining[*i] == 0);
+            }
+            if finished > 0 {
+                done += finished;
+                progress(done);
+            }
+        }
+        for (row, count) in sums.chunks_mut(hidden).zip(&counts) {
+            row.iter_mut().for_each(|v| *v /= count.max(1.0));
+        }
+        Ok(sums)
     }
 
     /// Embeds one query text (the embedding head only).
     pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, ModelError> {
-        let batch = self.encoder.encode(&[text], &self.device)?;
-        let embedding =
-            self.model
-                .embed(&batch.input_ids, &batch.attention_mask, Mode::Infer, 0)?;
-        Ok(embedding.squeeze(0)?.to_vec1::<f32>()?)
+        let pooled = self.pooled_with_progress(&[text], 8, |_| {})?;
+        let hidden = self.config().bert.hidden_size;
+        let pooled = Tensor::from_vec(pooled, (1, hidden), &self.device)?;
+        Ok(self
+            .model
+            .heads()
+            .embed(&pooled)?
+            .squeeze(0)?
+            .to_vec1::<f32>()?)
     }
 }

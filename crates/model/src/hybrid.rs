@@ -1,5 +1,10 @@
-//! The Milih hybrid: a BERT encoder, mean pooling, a multi-label skin-type
-//! head and an L2-normalised embedding head.
+//! The Milih hybrid: a BERT encoder, mean pooling over one or more windows
+//! of a text, a multi-label skin-type head and an L2-normalised embedding
+//! head.
+//!
+//! The skin-type head reads the pooled encoder output and, when the config
+//! asks for them, hashed TF-IDF word features of the whole text
+//! ([`crate::lexical`]). The embedding head reads the pooled output only.
 
 use crate::bert::{Bert, Mode};
 use crate::config::HybridConfig;
@@ -8,12 +13,21 @@ use candle_nn::{Linear, VarBuilder};
 
 /// Weight-name prefix of the heads (everything else is the encoder).
 pub const HEADS_PREFIX: &str = "heads";
+/// Name of the inverse-document-frequency vector of the lexical features.
+pub const LEXICAL_IDF: &str = "heads.lexical.idf";
 
 pub struct Hybrid {
     bert: Bert,
+    heads: Heads,
+    config: HybridConfig,
+}
+
+/// The two heads and the lexical weights, usable without the encoder (the
+/// trainer fits them on cached encoder features).
+pub struct Heads {
     classifier: Linear,
     projector: Linear,
-    config: HybridConfig,
+    idf: Option<Tensor>,
 }
 
 /// Outputs for a batch.
@@ -24,14 +38,56 @@ pub struct HybridOutput {
     pub embeddings: Tensor,
 }
 
-impl Hybrid {
+impl Heads {
     pub fn load(config: &HybridConfig, vb: VarBuilder) -> Result<Self> {
         let hidden = config.bert.hidden_size;
+        let lexical = config.lexical_features;
         let heads = vb.pp(HEADS_PREFIX);
         Ok(Self {
-            bert: Bert::load(&config.bert, vb)?,
-            classifier: candle_nn::linear(hidden, config.labels.len(), heads.pp("classifier"))?,
+            classifier: candle_nn::linear(
+                hidden + lexical,
+                config.labels.len(),
+                heads.pp("classifier"),
+            )?,
             projector: candle_nn::linear(hidden, config.embedding_dim, heads.pp("projector"))?,
+            idf: if lexical > 0 {
+                Some(heads.pp("lexical").get(lexical, "idf")?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// The inverse document frequencies of the lexical features, if any.
+    pub fn idf(&self) -> Option<&Tensor> {
+        self.idf.as_ref()
+    }
+
+    /// Skin-type logits from pooled `(batch, hidden)` features and, when the
+    /// model has them, `(batch, lexical)` TF-IDF features.
+    pub fn logits(&self, pooled: &Tensor, lexical: Option<&Tensor>) -> Result<Tensor> {
+        match (&self.idf, lexical) {
+            // Both parts unit length, so that neither drowns the other.
+            (Some(_), Some(lexical)) => self
+                .classifier
+                .forward(&Tensor::cat(&[&l2_normalize(pooled)?, lexical], D::Minus1)?),
+            (None, None) => self.classifier.forward(pooled),
+            (Some(_), None) => candle_core::bail!("the model needs lexical features"),
+            (None, Some(_)) => candle_core::bail!("the model takes no lexical features"),
+        }
+    }
+
+    /// Unit-length embeddings from pooled features.
+    pub fn embed(&self, pooled: &Tensor) -> Result<Tensor> {
+        l2_normalize(&self.projector.forward(pooled)?)
+    }
+}
+
+impl Hybrid {
+    pub fn load(config: &HybridConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            bert: Bert::load(&config.bert, vb.clone())?,
+            heads: Heads::load(config, vb)?,
             config: config.clone(),
         })
     }
@@ -40,8 +96,29 @@ impl Hybrid {
         &self.config
     }
 
+    pub fn heads(&self) -> &Heads {
+        &self.heads
+    }
+
     pub fn num_layers(&self) -> usize {
         self.bert.num_layers()
+    }
+
+    /// Sum of the hidden states of the real (unpadded) tokens, `(batch,
+    /// hidden)`, and their count, `(batch, 1)`: windows of one text are
+    /// pooled by adding both before dividing.
+    pub fn pooled_parts(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        mode: Mode,
+        frozen_layers: usize,
+    ) -> Result<(Tensor, Tensor)> {
+        let hidden = self
+            .bert
+            .forward(input_ids, attention_mask, mode, frozen_layers)?;
+        let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        Ok((hidden.broadcast_mul(&mask)?.sum(1)?, mask.sum(1)?))
     }
 
     /// Mean of the hidden states of the real (unpadded) tokens.
@@ -52,26 +129,23 @@ impl Hybrid {
         mode: Mode,
         frozen_layers: usize,
     ) -> Result<Tensor> {
-        let hidden = self
-            .bert
-            .forward(input_ids, attention_mask, mode, frozen_layers)?;
-        let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1.0, f64::MAX)?;
-        summed.broadcast_div(&counts)
+        let (sums, counts) = self.pooled_parts(input_ids, attention_mask, mode, frozen_layers)?;
+        sums.broadcast_div(&counts.clamp(1.0, f64::MAX)?)
     }
 
+    /// Both heads on a batch of single-window texts.
     pub fn forward(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
+        lexical: Option<&Tensor>,
         mode: Mode,
         frozen_layers: usize,
     ) -> Result<HybridOutput> {
         let pooled = self.pooled(input_ids, attention_mask, mode, frozen_layers)?;
         Ok(HybridOutput {
-            logits: self.classifier.forward(&pooled)?,
-            embeddings: l2_normalize(&self.projector.forward(&pooled)?)?,
+            logits: self.heads.logits(&pooled, lexical)?,
+            embeddings: self.heads.embed(&pooled)?,
         })
     }
 
@@ -84,7 +158,7 @@ impl Hybrid {
         frozen_layers: usize,
     ) -> Result<Tensor> {
         let pooled = self.pooled(input_ids, attention_mask, mode, frozen_layers)?;
-        l2_normalize(&self.projector.forward(&pooled)?)
+        self.heads.embed(&pooled)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod hybrid;
 pub mod init;
+pub mod lexical;
 pub mod quantized;
 pub mod tiny;
 pub mod tokenize;
@@ -17,7 +18,7 @@ pub mod tokenize;
 pub use bert::Mode;
 pub use config::{Activation, BertConfig, HybridConfig};
 pub use engine::{Engine, Prediction};
-pub use hybrid::{l2_normalize, Hybrid, HybridOutput, HEADS_PREFIX};
+pub use hybrid::{l2_normalize, Heads, Hybrid, HybridOutput, HEADS_PREFIX, LEXICAL_IDF};
 pub use tokenize::{EncodedBatch, TextEncoder};
 
 /// Why a model could not be built or run.

@@ -70,6 +70,8 @@ pub fn tiny_base(corpus: &[&str], seed: u64) -> Result<TinyBase, ModelError> {
         embedding_dim: 16,
         labels: vec!["x".into()],
         max_length: 64,
+        max_windows: 1,
+        lexical_features: 0,
     };
     let varmap = VarMap::new();
     Hybrid::load(

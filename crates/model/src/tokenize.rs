@@ -54,6 +54,31 @@ impl TextEncoder {
         Ok(encoding.get_ids().to_vec())
     }
 
+    /// Token ids of the first `max_windows` windows of a text: consecutive
+    /// pieces of `max_length` tokens, each with its own special tokens.
+    pub fn windows(&self, text: &str, max_windows: usize) -> Result<Vec<Vec<u32>>, ModelError> {
+        // No token is shorter than a byte: what lies beyond this many bytes
+        // can never reach a window, so it is not tokenized at all.
+        let budget = max_windows.max(1) * self.max_length * 16;
+        let text = match text.char_indices().nth(budget) {
+            Some((cut, _)) => &text[..cut],
+            None => text,
+        };
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let mut windows = vec![encoding.get_ids().to_vec()];
+        windows.extend(
+            encoding
+                .get_overflowing()
+                .iter()
+                .take(max_windows.saturating_sub(1))
+                .map(|e| e.get_ids().to_vec()),
+        );
+        Ok(windows)
+    }
+
     /// Encodes texts into one batch padded with id 0 to the longest.
     pub fn encode(&self, texts: &[&str], device: &Device) -> Result<EncodedBatch, ModelError> {
         let ids = texts

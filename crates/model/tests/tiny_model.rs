@@ -14,12 +14,21 @@ const CORPUS: [&str; 3] = [
 ];
 
 fn tiny() -> (HybridConfig, String, HashMap<String, Tensor>) {
+    tiny_with(1, 0)
+}
+
+fn tiny_with(
+    max_windows: usize,
+    lexical_features: usize,
+) -> (HybridConfig, String, HashMap<String, Tensor>) {
     let base = tiny_base(&CORPUS, 5).unwrap();
     let config = HybridConfig {
         bert: base.config.clone(),
         embedding_dim: 8,
         labels: vec!["a".into(), "b".into(), "c".into()],
         max_length: 32,
+        max_windows,
+        lexical_features,
     };
     // Add seeded heads to the encoder weights.
     let varmap = VarMap::new();
@@ -46,10 +55,22 @@ fn training_and_inference_modes_compute_the_same_function() {
     let encoder = TextEncoder::from_json(tokenizer.as_bytes(), 32).unwrap();
     let batch = encoder.encode(&CORPUS, &Device::Cpu).unwrap();
     let train = model
-        .forward(&batch.input_ids, &batch.attention_mask, Mode::Train, 0)
+        .forward(
+            &batch.input_ids,
+            &batch.attention_mask,
+            None,
+            Mode::Train,
+            0,
+        )
         .unwrap();
     let infer = model
-        .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer, 0)
+        .forward(
+            &batch.input_ids,
+            &batch.attention_mask,
+            None,
+            Mode::Infer,
+            0,
+        )
         .unwrap();
     let diff = |a: &Tensor, b: &Tensor| {
         (a - b)
@@ -63,6 +84,62 @@ fn training_and_inference_modes_compute_the_same_function() {
     };
     assert!(diff(&train.logits, &infer.logits) < 1e-4);
     assert!(diff(&train.embeddings, &infer.embeddings) < 1e-4);
+}
+
+#[test]
+fn long_texts_are_pooled_over_all_windows_and_read_by_the_lexical_head() {
+    let long = format!("{} {}", CORPUS[0], "Squalane, Ceramide NP, ".repeat(20));
+    let texts = [CORPUS[2], long.as_str()];
+    let predict = |windows: usize, lexical: usize| {
+        let (config, tokenizer, weights) = tiny_with(windows, lexical);
+        let engine = Engine::new(
+            config.clone(),
+            TextEncoder::from_json(tokenizer.as_bytes(), 32).unwrap(),
+            weights.clone(),
+        )
+        .unwrap();
+        // The same model through the bundle's GGUF keeps the idf vector.
+        let gguf = quantized::to_gguf(&weights).unwrap();
+        let config_json = serde_json::to_vec(&config).unwrap();
+        let reloaded = Engine::from_bundle(&config_json, tokenizer.as_bytes(), &gguf).unwrap();
+        let a = engine.predict(&texts, 4).unwrap();
+        let b = reloaded.predict(&texts, 4).unwrap();
+        for (x, y) in a.iter().zip(&b) {
+            let cosine: f32 = x
+                .embedding
+                .iter()
+                .zip(&y.embedding)
+                .map(|(p, q)| p * q)
+                .sum();
+            assert!(cosine > 0.99, "GGUF round trip cosine {cosine}");
+        }
+        a
+    };
+    let one = predict(1, 0);
+    let three = predict(3, 0);
+    assert_eq!(one[0], three[0], "a short text has one window either way");
+    assert_ne!(one[1].embedding, three[1].embedding, "later windows count");
+    // Single-query embedding equals the batched product embedding.
+    let (config, tokenizer, weights) = tiny_with(3, 0);
+    let engine = Engine::new(
+        config,
+        TextEncoder::from_json(tokenizer.as_bytes(), 32).unwrap(),
+        weights,
+    )
+    .unwrap();
+    let single = engine.embed_query(&long).unwrap();
+    let cosine: f32 = single
+        .iter()
+        .zip(&three[1].embedding)
+        .map(|(p, q)| p * q)
+        .sum();
+    assert!(cosine > 0.9999);
+    let lexical = predict(3, 64);
+    assert_eq!(
+        lexical[1].embedding, three[1].embedding,
+        "the embedding head reads no lexical features"
+    );
+    assert_ne!(lexical[1].probabilities, three[1].probabilities);
 }
 
 #[test]

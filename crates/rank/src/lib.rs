@@ -3,6 +3,8 @@
 //!
 //! Embeddings are unit length, so the dot product is the cosine.
 
+pub mod concerns;
+
 use milih_catalog::{Product, NUM_SKIN_TYPES};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;

@@ -1,0 +1,203 @@
+//! The concern lexicon: which ingredients address which skin concern.
+//!
+//! It is a small, documented editorial list (common knowledge of cosmetic
+//! chemistry, not medical advice). It defines relevance for the concern
+//! queries of the retrieval benchmark and trains the embedding head to
+//! connect a concern to the ingredients that treat it.
+
+use milih_catalog::Product;
+
+/// One skin concern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concern {
+    /// Stable identifier (URLs, JSON).
+    pub key: &'static str,
+    /// What the page shows.
+    pub label: &'static str,
+    /// How people say it in a query ("serum for …").
+    pub phrase: &'static str,
+    /// Lower-case substrings of an ingredient list that address it.
+    pub ingredients: &'static [&'static str],
+}
+
+pub const CONCERNS: &[Concern] = &[
+    Concern {
+        key: "acne",
+        label: "acne and blemishes",
+        phrase: "acne",
+        ingredients: &[
+            "salicylic acid",
+            "benzoyl peroxide",
+            "sulfur",
+            "tea tree",
+            "azelaic acid",
+            "willow bark",
+        ],
+    },
+    Concern {
+        key: "pores",
+        label: "blackheads and pores",
+        phrase: "blackheads and large pores",
+        ingredients: &[
+            "salicylic acid",
+            "kaolin",
+            "bentonite",
+            "charcoal",
+            "niacinamide",
+        ],
+    },
+    Concern {
+        key: "dark-spots",
+        label: "dark spots and pigmentation",
+        phrase: "dark spots",
+        ingredients: &[
+            "ascorbic acid",
+            "ascorbyl",
+            "niacinamide",
+            "kojic acid",
+            "arbutin",
+            "tranexamic acid",
+            "licorice",
+            "glycyrrhiza",
+        ],
+    },
+    Concern {
+        key: "dullness",
+        label: "dullness",
+        phrase: "dull skin",
+        ingredients: &[
+            "ascorbic acid",
+            "ascorbyl",
+            "glycolic acid",
+            "lactic acid",
+            "mandelic acid",
+            "papain",
+        ],
+    },
+    Concern {
+        key: "wrinkles",
+        label: "fine lines and wrinkles",
+        phrase: "fine lines and wrinkles",
+        ingredients: &["retinol", "retinyl", "retinal", "bakuchiol", "peptide"],
+    },
+    Concern {
+        key: "dryness",
+        label: "dryness",
+        phrase: "dehydration",
+        ingredients: &[
+            "ceramide",
+            "hyaluronic acid",
+            "sodium hyaluronate",
+            "squalane",
+            "urea",
+        ],
+    },
+    Concern {
+        key: "redness",
+        label: "redness and sensitivity",
+        phrase: "redness",
+        ingredients: &[
+            "centella asiatica",
+            "madecassoside",
+            "allantoin",
+            "bisabolol",
+            "colloidal oatmeal",
+            "avena sativa",
+        ],
+    },
+    Concern {
+        key: "texture",
+        label: "uneven texture",
+        phrase: "uneven texture",
+        ingredients: &[
+            "glycolic acid",
+            "lactic acid",
+            "mandelic acid",
+            "salicylic acid",
+            "gluconolactone",
+        ],
+    },
+    Concern {
+        key: "dark-circles",
+        label: "dark circles",
+        phrase: "dark circles",
+        ingredients: &["caffeine", "phytonadione", "vitamin k", "arnica"],
+    },
+    Concern {
+        key: "sun",
+        label: "sun protection",
+        phrase: "sun protection",
+        ingredients: &[
+            "zinc oxide",
+            "titanium dioxide",
+            "avobenzone",
+            "octinoxate",
+            "homosalate",
+            "octocrylene",
+            "octisalate",
+            "oxybenzone",
+            "ethylhexyl methoxycinnamate",
+        ],
+    },
+];
+
+impl Concern {
+    pub fn by_key(key: &str) -> Option<&'static Concern> {
+        CONCERNS.iter().find(|c| c.key == key)
+    }
+
+    /// The lexicon ingredients found in the product's list (none when the
+    /// list is unknown).
+    pub fn matches(&self, product: &Product) -> Vec<&'static str> {
+        let Some(list) = &product.ingredients else {
+            return Vec::new();
+        };
+        let list = list.to_lowercase();
+        self.ingredients
+            .iter()
+            .copied()
+            .filter(|i| list.contains(i))
+            .collect()
+    }
+
+    pub fn addressed_by(&self, product: &Product) -> bool {
+        !self.matches(product).is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product(ingredients: Option<&str>) -> Product {
+        Product {
+            id: 0,
+            product_type: "Treatment".into(),
+            brand: "B".into(),
+            name: "N".into(),
+            price: 10.0,
+            rating: 4.0,
+            ingredients: ingredients.map(str::to_owned),
+            skin_labels: None,
+        }
+    }
+
+    #[test]
+    fn concerns_match_their_ingredients_case_insensitively() {
+        let acne = Concern::by_key("acne").unwrap();
+        let p = product(Some("Water, Salicylic Acid, Glycerin"));
+        assert_eq!(acne.matches(&p), ["salicylic acid"]);
+        assert!(Concern::by_key("texture").unwrap().addressed_by(&p));
+        assert!(!Concern::by_key("sun").unwrap().addressed_by(&p));
+        assert!(!acne.addressed_by(&product(None)));
+    }
+
+    #[test]
+    fn keys_are_unique_and_lists_lower_case() {
+        for (i, c) in CONCERNS.iter().enumerate() {
+            assert!(CONCERNS[i + 1..].iter().all(|d| d.key != c.key));
+            assert!(c.ingredients.iter().all(|s| *s == s.to_lowercase()));
+        }
+        assert!(Concern::by_key("nope").is_none());
+    }
+}

@@ -1,0 +1,238 @@
+//! The frozen recipe: the encoder stays as pretrained and only the heads
+//! learn, on cached pooled features of whole texts plus TF-IDF word
+//! features. A fit takes seconds, so every fold and seed of an evaluation
+//! can afford it.
+
+use crate::data::{Query, Split};
+use crate::features::{file_sha256, pooled_cached};
+use crate::optim::AdamW;
+use crate::train::{from_base, masked_bce, per_query_nce, tensors_of, TrainOptions};
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use milih_catalog::{Catalog, Product};
+use milih_model::lexical::{self, inverse_document_frequency};
+use milih_model::{Engine, Heads, HybridConfig, HEADS_PREFIX, LEXICAL_IDF};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The pretrained encoder, ready to produce (cached) pooled features.
+pub struct FrozenEncoder {
+    pub engine: Engine,
+    tensors: HashMap<String, Tensor>,
+    identity: String,
+}
+
+impl FrozenEncoder {
+    pub fn load(base: &Path, options: &TrainOptions) -> Result<Self> {
+        let device = Device::Cpu;
+        let initial = from_base(base, options, &device)?;
+        let tensors = tensors_of(&initial.varmap);
+        let engine = Engine::new(initial.config, initial.encoder, tensors.clone())?;
+        Ok(Self {
+            engine,
+            tensors,
+            identity: file_sha256(&base.join("model.safetensors"))?,
+        })
+    }
+
+    /// Every weight of the engine (encoder and untrained heads).
+    pub fn engine_tensors(&self) -> HashMap<String, Tensor> {
+        self.tensors.clone()
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.engine.config().bert.hidden_size
+    }
+
+    /// `(texts, hidden)` pooled features.
+    pub fn pooled(&self, texts: &[String], cache: &Path, what: &str) -> Result<Tensor> {
+        let rows = pooled_cached(&self.engine, &self.identity, texts, cache, what)?;
+        Ok(Tensor::from_vec(
+            rows,
+            (texts.len(), self.hidden()),
+            &Device::Cpu,
+        )?)
+    }
+}
+
+/// One point of a training curve.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CurvePoint {
+    pub step: usize,
+    pub classification_loss: f64,
+    pub contrastive_loss: f64,
+}
+
+/// Fitted head weights (`heads.*` names) and their training curve.
+pub struct FittedHeads {
+    pub tensors: HashMap<String, Tensor>,
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Learning rate of the skin-type head: it is a logistic regression on
+/// fixed features, convex and fitted on the full batch, so it takes far
+/// larger steps than anything inside the encoder.
+const CLASSIFIER_LEARNING_RATE: f64 = 0.05;
+
+/// Weight of all name queries together, relative to all descriptive ones.
+const NAMED_SHARE: f32 = 0.25;
+
+/// Fits both heads on frozen features.
+///
+/// `pooled` holds every product's pooled encoder output (rows in catalog
+/// order), `queries` and `query_pooled` the synthetic training queries. Only
+/// `split.train` is read: labels of labeled training products for the
+/// skin-type head (an L2-penalised logistic regression, unlabeled products
+/// masked out) and query relevance over all training products for the
+/// embedding head (multi-positive InfoNCE over the whole training set).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_heads(
+    config: &HybridConfig,
+    catalog: &Catalog,
+    texts: &[String],
+    pooled: &Tensor,
+    split: &Split,
+    queries: &[Query],
+    query_pooled: &Tensor,
+    options: &TrainOptions,
+) -> Result<FittedHeads> {
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let heads = Heads::load(
+        config,
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+    )?;
+    milih_model::init::init_weights(&varmap, options.seed, |_| false)?;
+    let train_texts = split.train.iter().map(|&i| texts[i].as_str());
+    let idf = inverse_document_frequency(train_texts, config.lexical_features);
+    if config.lexical_features > 0 {
+        let vars = varmap.data().lock().expect("var map lock");
+        vars[LEXICAL_IDF].set(&Tensor::new(idf.as_slice(), &device)?)?;
+    }
+
+    let labeled: Vec<usize> = split
+        .train
+        .iter()
+        .copied()
+        .filter(|&i| catalog.products[i].is_labeled())
+        .collect();
+    let labeled_products: Vec<&Product> = labeled.iter().map(|&i| &catalog.products[i]).collect();
+    let labeled_index = Tensor::new(
+        labeled.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        &device,
+    )?;
+    let labeled_pooled = pooled.index_select(&labeled_index, 0)?;
+    let labeled_lexical = lexical_matrix(labeled.iter().map(|&i| texts[i].as_str()), &idf)?;
+
+    // Relevance of every training query to every training product; queries
+    // with no relevant training product teach nothing and are dropped.
+    let train_index = Tensor::new(
+        split.train.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        &device,
+    )?;
+    let train_pooled = pooled.index_select(&train_index, 0)?;
+    let mut kept = Vec::new();
+    let mut relevance = Vec::new();
+    let mut weights = Vec::new();
+    // One query per product asks for it by name; left unweighted they would
+    // outnumber the descriptive queries ten to one and teach the head to
+    // tell every product apart rather than to group alike ones.
+    let named = queries
+        .iter()
+        .filter(|q| matches!(q, Query::Named { .. }))
+        .count();
+    let descriptive = queries.len() - named;
+    let named_weight = NAMED_SHARE * descriptive as f32 / named.max(1) as f32;
+    for (q, query) in queries.iter().enumerate() {
+        let row: Vec<f32> = split
+            .train
+            .iter()
+            .map(|&i| f32::from(u8::from(query.is_relevant(&catalog.products[i]))))
+            .collect();
+        if row.iter().any(|&r| r > 0.0) {
+            kept.push(q as u32);
+            relevance.extend(row);
+            weights.push(if matches!(query, Query::Named { .. }) {
+                named_weight
+            } else {
+                1.0
+            });
+        }
+    }
+    let total_weight: f32 = weights.iter().sum();
+    let weights =
+        (Tensor::from_vec(weights, kept.len(), &device)? / total_weight.max(1e-9) as f64)?;
+    let relevance = Tensor::from_vec(relevance, (kept.len(), split.train.len()), &device)?;
+    let query_pooled = query_pooled.index_select(&Tensor::new(kept.as_slice(), &device)?, 0)?;
+
+    let classifier_scale = CLASSIFIER_LEARNING_RATE / options.projector_learning_rate;
+    let mut optimizer = AdamW::new(&varmap, 0.0, |name| {
+        if name == LEXICAL_IDF {
+            0.0
+        } else if name.contains("classifier") {
+            classifier_scale
+        } else {
+            1.0
+        }
+    })?;
+    let classifier_weight = varmap.data().lock().expect("var map lock")
+        [&format!("{HEADS_PREFIX}.classifier.weight")]
+        .as_tensor()
+        .clone();
+    // sklearn's C = 1 on the summed loss, expressed per labeled entry.
+    let l2 = 1.0 / (2.0 * labeled.len().max(1) as f64 * config.labels.len() as f64);
+    let steps = options.head_steps;
+    let mut curve = Vec::new();
+    for step in 0..steps {
+        let logits = heads.logits(&labeled_pooled, labeled_lexical.as_ref())?;
+        let bce = masked_bce(&logits, &labeled_products, &device)?;
+        let penalty = (classifier_weight.sqr()?.sum_all()? * l2)?;
+        let nce = if kept.is_empty() || options.contrastive_weight == 0.0 {
+            Tensor::new(0f32, &device)?
+        } else {
+            (per_query_nce(
+                &heads.embed(&query_pooled)?,
+                &heads.embed(&train_pooled)?,
+                &relevance,
+                options.temperature,
+            )? * &weights)?
+                .sum_all()?
+        };
+        let loss = ((&bce + penalty)? + (&nce * options.contrastive_weight)?)?;
+        let grads = loss.backward()?;
+        // Linear decay to zero: the last steps settle rather than jitter.
+        let lr = options.projector_learning_rate * (1.0 - step as f64 / steps as f64);
+        optimizer.step(&grads, lr)?;
+        if step % 10 == 0 || step + 1 == steps {
+            curve.push(CurvePoint {
+                step: step + 1,
+                classification_loss: bce.to_scalar::<f32>()? as f64,
+                contrastive_loss: nce.to_scalar::<f32>()? as f64,
+            });
+        }
+    }
+    Ok(FittedHeads {
+        tensors: tensors_of(&varmap),
+        curve,
+    })
+}
+
+/// `(texts, buckets)` TF-IDF rows, or `None` without lexical features.
+pub fn lexical_matrix<'a>(
+    texts: impl ExactSizeIterator<Item = &'a str>,
+    idf: &[f32],
+) -> Result<Option<Tensor>> {
+    if idf.is_empty() {
+        return Ok(None);
+    }
+    let n = texts.len();
+    let rows: Vec<f32> = texts.flat_map(|t| lexical::features(t, idf)).collect();
+    Ok(Some(Tensor::from_vec(rows, (n, idf.len()), &Device::Cpu)?))
+}
+
+/// Heads rebuilt from fitted tensors, to score cached features.
+pub fn heads_from(config: &HybridConfig, tensors: &HashMap<String, Tensor>) -> Result<Heads> {
+    let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
+    Ok(Heads::load(config, vb)?)
+}
