@@ -1,7 +1,8 @@
 //! The page: filters and free text in, ranked product cards out. All model
 //! work is sent to the worker; this side only renders.
 
-use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search, CONCERNS};
+use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search};
+use milih_rank::concerns::CONCERNS;
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
 use milih_rank::{Filter, SkinFit};
@@ -173,13 +174,15 @@ fn App() -> impl IntoView {
                     </fieldset>
                     <fieldset>
                         <legend>"Concerns"</legend>
-                        {CONCERNS.iter().map(|(key, words)| {
-                            let words = words.to_string();
-                            let shown = words.clone();
+                        {CONCERNS.iter().map(|concern| {
+                            // The query carries the phrase the embedding head
+                            // learned for the concern.
+                            let words = concern.phrase.to_string();
+                            let shown = concern.label;
                             let checked = words.clone();
                             view! {
                                 <label class="choice">
-                                    <input type="checkbox" name="concern" value=*key
+                                    <input type="checkbox" name="concern" value=concern.key
                                         prop:checked=move || concerns.get().contains(&checked)
                                         on:change=move |ev| toggle(concerns, words.clone(), event_target_checked(&ev)) />
                                     {shown}

@@ -130,20 +130,6 @@ pub struct ResultCard {
     pub fits: Vec<SkinFit>,
 }
 
-/// Concern choices on the page and the words the query uses for each.
-pub const CONCERNS: [(&str, &str); 10] = [
-    ("acne", "acne and blemishes"),
-    ("pores", "blackheads and pores"),
-    ("dark-spots", "dark spots and pigmentation"),
-    ("dullness", "dullness"),
-    ("wrinkles", "fine lines and wrinkles"),
-    ("dryness", "dryness"),
-    ("redness", "redness and sensitivity"),
-    ("texture", "uneven texture"),
-    ("dark-circles", "dark circles"),
-    ("sun", "sun protection"),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
