@@ -2,9 +2,9 @@
 //! work is sent to the worker; this side only renders.
 
 use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search};
-use milih_rank::concerns::CONCERNS;
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
+use milih_rank::concerns::CONCERNS;
 use milih_rank::{Filter, SkinFit};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
