@@ -381,6 +381,10 @@ pub fn train_on_split(
         history,
         training_seconds,
     };
+    write_report(out, report)
+}
+
+fn write_report(out: &Path, report: TrainReport) -> Result<TrainReport> {
     write_atomic(
         &out.join(run_files::METRICS),
         &serde_json::to_vec_pretty(&report)?,
@@ -456,11 +460,7 @@ fn train_frozen(
         history: vec![record],
         training_seconds,
     };
-    write_atomic(
-        &out.join(run_files::METRICS),
-        &serde_json::to_vec_pretty(&report)?,
-    )?;
-    Ok(report)
+    write_report(out, report)
 }
 
 /// A hybrid built from a base checkpoint: encoder weights loaded, heads
