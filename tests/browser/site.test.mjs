@@ -67,6 +67,42 @@ test('Dry + Moisturizer gives 10 moisturizers, none labeled unsuitable for dry s
   await page.close();
 });
 
+test('price range, minimum rating and synonym-aware avoid filters hold for every result', async () => {
+  const catalog = JSON.parse(await readFile(join(DIST, 'model', 'catalog.json'), 'utf8'));
+  const byId = new Map(catalog.products.map((p) => [p.id, p]));
+  const { page } = await openSite(context, server.url);
+  await checkBox(page, 'type', 'Moisturizer');
+  let summary = await waitForResults(page, null);
+  await page.fill('#min-price', '20');
+  await page.locator('#min-price').dispatchEvent('change');
+  summary = await waitForResults(page, summary);
+  await page.fill('#max-price', '60');
+  await page.locator('#max-price').dispatchEvent('change');
+  summary = await waitForResults(page, summary);
+  await page.selectOption('#min-rating', '4');
+  summary = await waitForResults(page, summary);
+  // "fragrance" also means parfum; "drying alcohol" means alcohol denat.
+  // but not the fatty alcohols.
+  await page.fill('#avoid', 'fragrance, drying alcohol');
+  await page.locator('#avoid').dispatchEvent('change');
+  summary = await waitForResults(page, summary);
+  const cards = await page.locator('.card').all();
+  assert.ok(cards.length > 0, summary);
+  let fattyAlcohols = 0;
+  for (const card of cards) {
+    const p = byId.get(Number(await card.getAttribute('data-product-id')));
+    assert.equal(p.product_type, 'Moisturizer');
+    assert.ok(p.price >= 20 && p.price <= 60, `price ${p.price}`);
+    assert.ok(p.rating >= 4, `rating ${p.rating}`);
+    const list = (p.ingredients ?? '').toLowerCase();
+    assert.ok(p.ingredients, 'a product with unknown ingredients never passes an avoid filter');
+    assert.doesNotMatch(list, /fragrance|parfum|alcohol denat|sd alcohol/, p.name);
+    if (/cetyl alcohol|cetearyl alcohol/.test(list)) fattyAlcohols += 1;
+  }
+  assert.ok(fattyAlcohols > 0, 'fatty alcohols are not drying alcohol');
+  await page.close();
+});
+
 test('a free-text query returns results, and one query is timed', async () => {
   const { page } = await openSite(context, server.url);
   await page.fill('#query', "gentle cleanser that won't dry my skin");

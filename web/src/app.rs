@@ -4,6 +4,7 @@
 use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search};
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
+use milih_rank::avoid::AVOID_GROUPS;
 use milih_rank::concerns::CONCERNS;
 use milih_rank::{Filter, SkinFit};
 use std::cell::{Cell, RefCell};
@@ -79,6 +80,9 @@ fn App() -> impl IntoView {
     let product_types = RwSignal::new(Vec::<String>::new());
     let concerns = RwSignal::new(Vec::<String>::new());
     let avoid = RwSignal::new(String::new());
+    let min_price = RwSignal::new(String::new());
+    let max_price = RwSignal::new(String::new());
+    let min_rating = RwSignal::new(String::new());
     let text = RwSignal::new(String::new());
     let typed = RwSignal::new(String::new());
     let typing_generation = RwSignal::new(0u64);
@@ -102,6 +106,9 @@ fn App() -> impl IntoView {
                     .map(|s| s.trim().to_owned())
                     .filter(|s| !s.is_empty())
                     .collect(),
+                min_price: parse_bound(&min_price.get()),
+                max_price: parse_bound(&max_price.get()),
+                min_rating: parse_bound(&min_rating.get()),
             },
             limit: RESULTS_SHOWN,
         };
@@ -192,8 +199,30 @@ fn App() -> impl IntoView {
                     </fieldset>
                     <label class="field">
                         "Ingredients to avoid (comma-separated)"
-                        <input id="avoid" type="text" placeholder="fragrance, alcohol denat"
+                        <input id="avoid" type="text" placeholder="fragrance, parabens, drying alcohol"
+                            aria-describedby="avoid-hint"
                             on:change=move |ev| avoid.set(event_target_value(&ev)) />
+                        <span id="avoid-hint" class="hint">{avoid_hint()}</span>
+                    </label>
+                    <fieldset class="range">
+                        <legend>"Price (USD)"</legend>
+                        <label>"from "
+                            <input id="min-price" type="number" min="0" step="1" inputmode="decimal"
+                                on:change=move |ev| min_price.set(event_target_value(&ev)) />
+                        </label>
+                        <label>" to "
+                            <input id="max-price" type="number" min="0" step="1" inputmode="decimal"
+                                on:change=move |ev| max_price.set(event_target_value(&ev)) />
+                        </label>
+                    </fieldset>
+                    <label class="field">
+                        "Minimum rating"
+                        <select id="min-rating" on:change=move |ev| min_rating.set(event_target_value(&ev))>
+                            <option value="">"any"</option>
+                            <option value="3">"3 stars or more"</option>
+                            <option value="4">"4 stars or more"</option>
+                            <option value="4.5">"4.5 stars or more"</option>
+                        </select>
                     </label>
                     <label class="field">
                         "Describe what you are looking for"
@@ -205,6 +234,21 @@ fn App() -> impl IntoView {
             </main>
         </div>
     }
+}
+
+/// A non-negative number typed in a bound field; anything else means "no
+/// bound" (the field's own validation tells the user).
+fn parse_bound(text: &str) -> Option<f32> {
+    text.trim()
+        .parse::<f32>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+/// The ingredient groups the avoid field understands beyond plain words.
+fn avoid_hint() -> String {
+    let groups: Vec<&str> = AVOID_GROUPS.iter().map(|g| g.label).collect();
+    format!("Understands {} and their label names.", groups.join(", "))
 }
 
 fn toggle<T: PartialEq + Clone + Send + Sync + 'static>(set: RwSignal<Vec<T>>, item: T, on: bool) {

@@ -3,7 +3,10 @@
 //!
 //! Embeddings are unit length, so the dot product is the cosine.
 
+pub mod avoid;
 pub mod concerns;
+
+use avoid::caught_by;
 
 use milih_catalog::{Product, NUM_SKIN_TYPES};
 use serde::{Deserialize, Serialize};
@@ -19,8 +22,17 @@ pub struct Filter {
     pub skin_types: Vec<usize>,
     /// Accepted product types (case-insensitive); any one matches.
     pub product_types: Vec<String>,
-    /// Ingredient terms to avoid (case-insensitive substrings of the list).
+    /// Ingredients to avoid: a group ("fragrance", "parabens", …, see
+    /// [`avoid::AVOID_GROUPS`]) or any other case-insensitive substring.
     pub avoid_ingredients: Vec<String>,
+    /// Price bounds, inclusive (the catalog's currency, US dollars).
+    #[serde(default)]
+    pub min_price: Option<f32>,
+    #[serde(default)]
+    pub max_price: Option<f32>,
+    /// Lowest accepted customer rating (0–5).
+    #[serde(default)]
+    pub min_rating: Option<f32>,
 }
 
 /// How a product fits one skin type.
@@ -63,21 +75,13 @@ impl Filter {
             .skin_types
             .iter()
             .all(|&i| i < NUM_SKIN_TYPES && skin_fit(product, predicted, i).suits());
-        let avoid_ok = self
-            .avoid_ingredients
-            .iter()
-            .all(|term| term.trim().is_empty())
-            || match &product.ingredients {
-                None => false,
-                Some(list) => {
-                    let list = list.to_lowercase();
-                    self.avoid_ingredients
-                        .iter()
-                        .map(|t| t.trim().to_lowercase())
-                        .all(|term| term.is_empty() || !list.contains(&term))
-                }
-            };
-        types_ok && skin_ok && avoid_ok
+        let avoid_ok = self.avoid_ingredients.iter().all(|term| {
+            term.trim().is_empty() || caught_by(term, product).is_some_and(|c| c.is_empty())
+        });
+        let price_ok = self.min_price.is_none_or(|min| product.price >= min)
+            && self.max_price.is_none_or(|max| product.price <= max);
+        let rating_ok = self.min_rating.is_none_or(|min| product.rating >= min);
+        types_ok && skin_ok && avoid_ok && price_ok && rating_ok
     }
 }
 
@@ -193,6 +197,25 @@ mod tests {
             &product("Moisturizer", None, None),
             &[0.9, 0.3, 0.9, 0.9, 0.9]
         ));
+    }
+
+    #[test]
+    fn price_range_and_minimum_rating() {
+        let p = vec![0.5; 5];
+        let mut cheap = product("Cleanser", None, None);
+        cheap.price = 12.0;
+        cheap.rating = 3.9;
+        let filter = |min_price, max_price, min_rating| Filter {
+            min_price,
+            max_price,
+            min_rating,
+            ..Filter::default()
+        };
+        assert!(filter(Some(12.0), Some(12.0), Some(3.9)).accepts(&cheap, &p));
+        assert!(!filter(Some(12.5), None, None).accepts(&cheap, &p));
+        assert!(!filter(None, Some(11.0), None).accepts(&cheap, &p));
+        assert!(!filter(None, None, Some(4.0)).accepts(&cheap, &p));
+        assert!(filter(None, None, None).accepts(&cheap, &p));
     }
 
     #[test]
