@@ -85,7 +85,12 @@ test('price range, minimum rating and synonym-aware avoid filters hold for every
   // but not the fatty alcohols.
   await page.fill('#avoid', 'fragrance, drying alcohol');
   await page.locator('#avoid').dispatchEvent('change');
-  summary = await waitForResults(page, summary);
+  // The summary names the filters of the search it shows.
+  await page.waitForFunction(
+    () => document.querySelector('.summary')?.textContent.includes('$20–60 · 4+ stars · without fragrance, drying alcohol'),
+    null,
+    { timeout: 60_000 },
+  );
   const cards = await page.locator('.card').all();
   assert.ok(cards.length > 0, summary);
   let fattyAlcohols = 0;
@@ -100,6 +105,34 @@ test('price range, minimum rating and synonym-aware avoid filters hold for every
     if (/cetyl alcohol|cetearyl alcohol/.test(list)) fattyAlcohols += 1;
   }
   assert.ok(fattyAlcohols > 0, 'fatty alcohols are not drying alcohol');
+  await page.close();
+});
+
+test('every filter lives in the URL: a link opens its search, back and forward walk the searches', async () => {
+  const { page, errors } = await openSite(context, `${server.url}?skin=Dry&type=Moisturizer&concern=acne&avoid=parabens&rating=4`);
+  let summary = await waitForResults(page, null);
+  assert.match(summary, /moisturizer for dry skin \| acne/);
+  assert.ok(await page.locator('input[name="skin"][value="Dry"]').isChecked());
+  assert.ok(await page.locator('input[name="concern"][value="acne"]').isChecked());
+  assert.equal(await page.inputValue('#avoid'), 'parabens');
+  assert.equal(await page.inputValue('#min-rating'), '4');
+
+  await checkBox(page, 'skin', 'Oily');
+  summary = await waitForResults(page, summary);
+  assert.match(summary, /moisturizer for dry and oily skin/);
+  assert.match(page.url(), /skin=Dry%2COily&type=Moisturizer&concern=acne&avoid=parabens&rating=4$/);
+
+  await page.goBack();
+  summary = await waitForResults(page, summary);
+  assert.match(summary, /moisturizer for dry skin \| acne/);
+  assert.equal(await page.locator('input[name="skin"][value="Oily"]').isChecked(), false);
+  assert.match(page.url(), /\?skin=Dry&type=Moisturizer&concern=acne&avoid=parabens&rating=4$/);
+
+  await page.goForward();
+  summary = await waitForResults(page, summary);
+  assert.match(summary, /moisturizer for dry and oily skin/);
+  assert.ok(await page.locator('input[name="skin"][value="Oily"]').isChecked());
+  assert.deepEqual(errors, []);
   await page.close();
 });
 

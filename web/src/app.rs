@@ -2,10 +2,11 @@
 //! work is sent to the worker; this side only renders.
 
 use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search};
+use crate::url_state::UrlState;
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
 use milih_rank::avoid::AVOID_GROUPS;
-use milih_rank::concerns::CONCERNS;
+use milih_rank::concerns::{Concern, CONCERNS};
 use milih_rank::{Filter, SkinFit};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -34,6 +35,8 @@ enum Status {
 #[derive(Debug, Clone, PartialEq)]
 struct Outcome {
     query_text: String,
+    /// Filters beyond the query text, in words.
+    filters: String,
     results: Vec<ResultCard>,
     millis: f64,
 }
@@ -76,16 +79,55 @@ fn App() -> impl IntoView {
     let request_error = RwSignal::new(None::<String>);
     let latest_search = RwSignal::new(0u64);
 
-    let skin_types = RwSignal::new(Vec::<usize>::new());
-    let product_types = RwSignal::new(Vec::<String>::new());
-    let concerns = RwSignal::new(Vec::<String>::new());
-    let avoid = RwSignal::new(String::new());
-    let min_price = RwSignal::new(String::new());
-    let max_price = RwSignal::new(String::new());
-    let min_rating = RwSignal::new(String::new());
-    let text = RwSignal::new(String::new());
-    let typed = RwSignal::new(String::new());
+    // The question starts from the URL, so that links open the search they name.
+    let initial = UrlState::from_query(&location_query());
+    let skin_types = RwSignal::new(initial.skin_types.clone());
+    let product_types = RwSignal::new(initial.product_types.clone());
+    let concerns = RwSignal::new(initial.concerns.clone());
+    let avoid = RwSignal::new(initial.avoid.clone());
+    let min_price = RwSignal::new(initial.min_price.clone());
+    let max_price = RwSignal::new(initial.max_price.clone());
+    let min_rating = RwSignal::new(initial.min_rating.clone());
+    let text = RwSignal::new(initial.text.clone());
+    let typed = RwSignal::new(initial.text.clone());
     let typing_generation = RwSignal::new(0u64);
+
+    let current_state = move || UrlState {
+        skin_types: skin_types.get(),
+        product_types: product_types.get(),
+        concerns: concerns.get(),
+        avoid: avoid.get(),
+        min_price: min_price.get(),
+        max_price: max_price.get(),
+        min_rating: min_rating.get(),
+        text: text.get(),
+    };
+    // Every change of the question becomes a history entry (a changed text
+    // replaces the entry instead, so typing does not flood the history).
+    Effect::new(move |_| {
+        let state = current_state();
+        let shown = UrlState::from_query(&location_query());
+        if state != shown {
+            let text_only = UrlState {
+                text: state.text.clone(),
+                ..shown
+            } == state;
+            set_location_query(&state.to_query(), !text_only);
+        }
+    });
+    // Back and forward restore the question of that entry.
+    let _ = window_event_listener(leptos::ev::popstate, move |_| {
+        let state = UrlState::from_query(&location_query());
+        skin_types.set(state.skin_types);
+        product_types.set(state.product_types);
+        concerns.set(state.concerns);
+        avoid.set(state.avoid);
+        min_price.set(state.min_price);
+        max_price.set(state.max_price);
+        min_rating.set(state.min_rating);
+        typed.set(state.text.clone());
+        text.set(state.text);
+    });
 
     start_worker(status, outcome, request_error, latest_search);
 
@@ -96,7 +138,12 @@ fn App() -> impl IntoView {
         }
         let search = Search {
             text: text.get(),
-            concerns: concerns.get(),
+            concerns: concerns
+                .get()
+                .iter()
+                .filter_map(|key| Concern::by_key(key))
+                .map(|c| c.phrase.to_owned())
+                .collect(),
             filter: Filter {
                 skin_types: skin_types.get(),
                 product_types: product_types.get(),
@@ -182,16 +229,14 @@ fn App() -> impl IntoView {
                     <fieldset>
                         <legend>"Concerns"</legend>
                         {CONCERNS.iter().map(|concern| {
-                            // The query carries the phrase the embedding head
-                            // learned for the concern.
-                            let words = concern.phrase.to_string();
+                            let key = concern.key.to_string();
                             let shown = concern.label;
-                            let checked = words.clone();
+                            let checked = key.clone();
                             view! {
                                 <label class="choice">
                                     <input type="checkbox" name="concern" value=concern.key
                                         prop:checked=move || concerns.get().contains(&checked)
-                                        on:change=move |ev| toggle(concerns, words.clone(), event_target_checked(&ev)) />
+                                        on:change=move |ev| toggle(concerns, key.clone(), event_target_checked(&ev)) />
                                     {shown}
                                 </label>
                             }
@@ -201,6 +246,7 @@ fn App() -> impl IntoView {
                         "Ingredients to avoid (comma-separated)"
                         <input id="avoid" type="text" placeholder="fragrance, parabens, drying alcohol"
                             aria-describedby="avoid-hint"
+                            prop:value=move || avoid.get()
                             on:change=move |ev| avoid.set(event_target_value(&ev)) />
                         <span id="avoid-hint" class="hint">{avoid_hint()}</span>
                     </label>
@@ -208,16 +254,18 @@ fn App() -> impl IntoView {
                         <legend>"Price (USD)"</legend>
                         <label>"from "
                             <input id="min-price" type="number" min="0" step="1" inputmode="decimal"
+                                prop:value=move || min_price.get()
                                 on:change=move |ev| min_price.set(event_target_value(&ev)) />
                         </label>
                         <label>" to "
                             <input id="max-price" type="number" min="0" step="1" inputmode="decimal"
+                                prop:value=move || max_price.get()
                                 on:change=move |ev| max_price.set(event_target_value(&ev)) />
                         </label>
                     </fieldset>
                     <label class="field">
                         "Minimum rating"
-                        <select id="min-rating" on:change=move |ev| min_rating.set(event_target_value(&ev))>
+                        <select id="min-rating" prop:value=move || min_rating.get() on:change=move |ev| min_rating.set(event_target_value(&ev))>
                             <option value="">"any"</option>
                             <option value="3">"3 stars or more"</option>
                             <option value="4">"4 stars or more"</option>
@@ -249,6 +297,25 @@ fn parse_bound(text: &str) -> Option<f32> {
 fn avoid_hint() -> String {
     let groups: Vec<&str> = AVOID_GROUPS.iter().map(|g| g.label).collect();
     format!("Understands {} and their label names.", groups.join(", "))
+}
+
+/// The page URL's query string (with its `?`), or empty.
+fn location_query() -> String {
+    window().location().search().unwrap_or_default()
+}
+
+/// Shows `query` in the address bar: a new history entry, or in place.
+fn set_location_query(query: &str, new_entry: bool) {
+    let location = window().location();
+    let path = location.pathname().unwrap_or_default();
+    let url = format!("{path}{query}");
+    if let Ok(history) = window().history() {
+        let _ = if new_entry {
+            history.push_state_with_url(&JsValue::NULL, "", Some(&url))
+        } else {
+            history.replace_state_with_url(&JsValue::NULL, "", Some(&url))
+        };
+    }
 }
 
 fn toggle<T: PartialEq + Clone + Send + Sync + 'static>(set: RwSignal<Vec<T>>, item: T, on: bool) {
@@ -327,7 +394,9 @@ fn Results(
                     let labels = labels();
                     view! {
                         <p class="summary" data-millis=format!("{:.1}", o.millis)>
-                            {format!("{} results for “{}” ({:.0} ms)", o.results.len(), o.query_text, o.millis)}
+                            {format!("{} results for “{}”", o.results.len(), o.query_text)}
+                            {(!o.filters.is_empty()).then(|| view! { <span class="filters">{format!(" · {}", o.filters)}</span> })}
+                            {format!(" ({:.0} ms)", o.millis)}
                         </p>
                         <ol class="cards">
                             {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() /> }).collect_view()}
@@ -423,6 +492,7 @@ fn start_worker(
             Response::Results {
                 id,
                 query_text,
+                filters,
                 results,
                 millis,
             } => {
@@ -430,6 +500,7 @@ fn start_worker(
                     request_error.set(None);
                     outcome.set(Some(Outcome {
                         query_text,
+                        filters,
                         results,
                         millis,
                     }));

@@ -4,6 +4,7 @@
 //! say to each other.
 
 pub mod protocol;
+pub mod url_state;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

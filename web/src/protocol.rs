@@ -40,6 +40,8 @@ pub enum Response {
     Results {
         id: u64,
         query_text: String,
+        /// The filters the text does not say, as [`Search::filter_summary`].
+        filters: String,
         results: Vec<ResultCard>,
         millis: f64,
     },
@@ -109,6 +111,34 @@ impl Search {
     }
 }
 
+impl Search {
+    /// The filters that do not shape the query text, in words, e.g.
+    /// "$20–60 · 4+ stars · without fragrance, parabens"; empty without any.
+    pub fn filter_summary(&self) -> String {
+        let f = &self.filter;
+        let mut parts = Vec::new();
+        match (f.min_price, f.max_price) {
+            (Some(min), Some(max)) => parts.push(format!("${min}–{max}")),
+            (Some(min), None) => parts.push(format!("${min} or more")),
+            (None, Some(max)) => parts.push(format!("up to ${max}")),
+            (None, None) => {}
+        }
+        if let Some(rating) = f.min_rating {
+            parts.push(format!("{rating}+ stars"));
+        }
+        let avoided: Vec<&str> = f
+            .avoid_ingredients
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if !avoided.is_empty() {
+            parts.push(format!("without {}", avoided.join(", ")));
+        }
+        parts.join(" · ")
+    }
+}
+
 /// Collection statistics shown on the page.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CollectionStats {
@@ -164,6 +194,22 @@ mod tests {
             ..Search::default()
         };
         assert_eq!(blank.query_text(), "");
+    }
+
+    #[test]
+    fn filter_summary_names_price_rating_and_avoided_ingredients() {
+        let mut search = Search::default();
+        assert_eq!(search.filter_summary(), "");
+        search.filter.min_price = Some(20.0);
+        search.filter.max_price = Some(60.5);
+        search.filter.min_rating = Some(4.0);
+        search.filter.avoid_ingredients = vec!["fragrance".into(), " ".into(), "parabens".into()];
+        assert_eq!(
+            search.filter_summary(),
+            "$20–60.5 · 4+ stars · without fragrance, parabens"
+        );
+        search.filter.min_price = None;
+        assert!(search.filter_summary().starts_with("up to $60.5 · "));
     }
 
     #[test]

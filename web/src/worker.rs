@@ -243,6 +243,7 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
         return Ok(Response::Results {
             id,
             query_text,
+            filters: search.filter_summary(),
             results: Vec::new(),
             millis: 0.0,
         });
@@ -280,6 +281,7 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
     Ok(Response::Results {
         id,
         query_text,
+        filters: search.filter_summary(),
         results,
         millis: now() - started,
     })
