@@ -25,6 +25,10 @@ cargo test --workspace
 step "site build (trunk, release)"
 trunk build --release
 
+step "hostile fixture bundle (catalog text with markup and script)"
+cargo run -q -p milih-trainer -- index --bundle public/model \
+  --catalog tests/fixtures/hostile-catalog.csv --out target/hostile-model
+
 step "native embeddings for the parity test"
 mkdir -p target/parity
 cargo run -q -p milih-trainer -- embed --bundle public/model \

@@ -231,3 +231,33 @@ test('consistent checksums over files from different exports are still refused',
     await mixedServer.close();
   }
 });
+
+test('hostile catalog text renders as text and never runs', async () => {
+  // tests/fixtures/hostile-catalog.csv indexed with the committed model
+  // (scripts/test.sh writes it): markup and script in every text field.
+  const hostile = await mkdtemp(join(tmpdir(), 'milih-hostile-'));
+  await cp(DIST, hostile, { recursive: true });
+  await cp(process.env.MILIH_HOSTILE_MODEL ?? 'target/hostile-model', join(hostile, 'model'), { recursive: true, force: true });
+  const hostileServer = await serveStatic(hostile);
+  try {
+    const { page, errors } = await openSite(context, hostileServer.url);
+    const dialogs = [];
+    page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+    assert.equal(await page.getAttribute('.page', 'data-state'), 'ready', await page.textContent('body'));
+    // The product-type choices show a hostile type literally.
+    assert.ok((await page.textContent('.filters')).includes('<script>window.__pwned=3</script>'));
+    await checkBox(page, 'type', 'Moisturizer');
+    await waitForResults(page, null);
+    const results = await page.textContent('.results');
+    for (const literal of ['<img src=x onerror=alert(1)>', '"><img src=x onerror="window.__pwned=1">', '<svg onload=window.__pwned=5>', 'Barrier Cream &amp; &lt;b&gt;']) {
+      assert.ok(results.includes(literal), `${literal} shown literally`);
+    }
+    assert.equal(await page.locator('.results img, .results svg, .results iframe, .results script, .results b').count(), 0);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    assert.deepEqual(dialogs, []);
+    assert.deepEqual(errors, []);
+    await page.close();
+  } finally {
+    await hostileServer.close();
+  }
+});
