@@ -136,6 +136,27 @@ test('every filter lives in the URL: a link opens its search, back and forward w
   await page.close();
 });
 
+async function waitForSummary(page, fragment) {
+  await page.waitForFunction(
+    (f) => document.querySelector('.summary')?.textContent.includes(f),
+    fragment,
+    { timeout: 60_000 },
+  );
+}
+
+test('"show more" adds ten results; a new question starts again from ten', async () => {
+  const { page } = await openSite(context, `${server.url}?skin=Dry&type=Moisturizer`);
+  await waitForSummary(page, '10 results for “moisturizer for dry skin”');
+  assert.equal(await page.locator('.card').count(), 10);
+  await page.click('button.more');
+  await waitForSummary(page, '20 results for “moisturizer for dry skin”');
+  assert.equal(await page.locator('.card').count(), 20);
+  await checkBox(page, 'skin', 'Oily');
+  await waitForSummary(page, '10 results for “moisturizer for dry and oily skin”');
+  assert.equal(await page.locator('.card').count(), 10);
+  await page.close();
+});
+
 test('a free-text query returns results, and one query is timed', async () => {
   const { page } = await openSite(context, server.url);
   await page.fill('#query', "gentle cleanser that won't dry my skin");

@@ -15,8 +15,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, Worker};
 
-/// Results shown per search.
+/// Results shown per search, and added by each "show more".
 const RESULTS_SHOWN: usize = 10;
+/// The most results one search shows (the worker's limit too).
+const RESULTS_MAX: usize = 100;
 /// Quiet time after typing before the text is searched.
 const TYPING_DEBOUNCE: Duration = Duration::from_millis(250);
 
@@ -91,6 +93,7 @@ fn App() -> impl IntoView {
     let text = RwSignal::new(initial.text.clone());
     let typed = RwSignal::new(initial.text.clone());
     let typing_generation = RwSignal::new(0u64);
+    let shown = RwSignal::new(RESULTS_SHOWN);
 
     let current_state = move || UrlState {
         skin_types: skin_types.get(),
@@ -102,6 +105,11 @@ fn App() -> impl IntoView {
         min_rating: min_rating.get(),
         text: text.get(),
     };
+    // A new question starts again from the first results.
+    Effect::new(move |_| {
+        current_state();
+        shown.set(RESULTS_SHOWN);
+    });
     // Every change of the question becomes a history entry (a changed text
     // replaces the entry instead, so typing does not flood the history).
     Effect::new(move |_| {
@@ -157,7 +165,7 @@ fn App() -> impl IntoView {
                 max_price: parse_bound(&max_price.get()),
                 min_rating: parse_bound(&min_rating.get()),
             },
-            limit: RESULTS_SHOWN,
+            limit: shown.get(),
         };
         let id = next_id();
         latest_search.set(id);
@@ -278,7 +286,7 @@ fn App() -> impl IntoView {
                             prop:value=move || typed.get() on:input=on_type />
                     </label>
                 </form>
-                <Results outcome=outcome request_error=request_error status=status />
+                <Results outcome=outcome request_error=request_error status=status shown=shown />
             </main>
         </div>
     }
@@ -378,6 +386,7 @@ fn Results(
     outcome: RwSignal<Option<Outcome>>,
     request_error: RwSignal<Option<String>>,
     status: RwSignal<Status>,
+    shown: RwSignal<usize>,
 ) -> impl IntoView {
     let labels = move || match status.get() {
         Status::Ready(stats) => stats.labels,
@@ -392,6 +401,8 @@ fn Results(
                 Some(o) if o.results.is_empty() => view! { <p class="empty">"No product matches all of these filters. Try removing one."</p> }.into_any(),
                 Some(o) => {
                     let labels = labels();
+                    // A full page suggests there are more.
+                    let more = o.results.len() >= shown.get_untracked() && o.results.len() < RESULTS_MAX;
                     view! {
                         <p class="summary" data-millis=format!("{:.1}", o.millis)>
                             {format!("{} results for “{}”", o.results.len(), o.query_text)}
@@ -401,6 +412,12 @@ fn Results(
                         <ol class="cards">
                             {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() /> }).collect_view()}
                         </ol>
+                        {more.then(|| view! {
+                            <button type="button" class="more"
+                                on:click=move |_| shown.update(|n| *n = (*n + RESULTS_SHOWN).min(RESULTS_MAX))>
+                                "Show more"
+                            </button>
+                        })}
                     }.into_any()
                 }
             }}
