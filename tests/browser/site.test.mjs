@@ -157,6 +157,25 @@ test('"show more" adds ten results; a new question starts again from ten', async
   await page.close();
 });
 
+test('each result says why it was found and highlights the ingredients that address the concern', async () => {
+  const { page } = await openSite(context, `${server.url}?skin=Oily&type=Treatment&concern=acne`);
+  await waitForSummary(page, 'treatment for oily skin | acne');
+  const whys = await page.locator('.card .why').allTextContents();
+  assert.equal(whys.length, 10);
+  assert.ok(whys.every((w) => w.startsWith('Why: ')), whys.join('\n'));
+  const withAcne = page.locator('.card', { hasText: 'for acne and blemishes' });
+  assert.ok((await withAcne.count()) > 0, whys.join('\n'));
+  const card = withAcne.first();
+  // Folded until asked for, by keyboard as well.
+  assert.equal(await card.locator('details.ingredients').getAttribute('open'), null);
+  await card.locator('details.ingredients summary').focus();
+  await page.keyboard.press('Enter');
+  assert.notEqual(await card.locator('details.ingredients').getAttribute('open'), null);
+  const marked = (await card.locator('details.ingredients mark').allTextContents()).map((m) => m.toLowerCase());
+  assert.ok(marked.some((m) => /salicylic acid|benzoyl peroxide|sulfur|tea tree|azelaic acid|willow bark/.test(m)), marked.join(', '));
+  await page.close();
+});
+
 test('a free-text query returns results, and one query is timed', async () => {
   const { page } = await openSite(context, server.url);
   await page.fill('#query', "gentle cleanser that won't dry my skin");

@@ -6,7 +6,7 @@ use crate::url_state::UrlState;
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
 use milih_rank::avoid::AVOID_GROUPS;
-use milih_rank::concerns::{Concern, CONCERNS};
+use milih_rank::concerns::CONCERNS;
 use milih_rank::{Filter, SkinFit};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -146,12 +146,7 @@ fn App() -> impl IntoView {
         }
         let search = Search {
             text: text.get(),
-            concerns: concerns
-                .get()
-                .iter()
-                .filter_map(|key| Concern::by_key(key))
-                .map(|c| c.phrase.to_owned())
-                .collect(),
+            concerns: concerns.get(),
             filter: Filter {
                 skin_types: skin_types.get(),
                 product_types: product_types.get(),
@@ -443,6 +438,7 @@ fn Card(card: ResultCard, labels: Vec<String>) -> impl IntoView {
                 <meter min="0" max="100" value=similarity.to_string()></meter>
                 {format!(" {:.0}% match", similarity)}
             </p>
+            <p class="why">{format!("Why: {}", card.explanation.why)}</p>
             <ul class="fits" aria-label="Skin types">
                 {labels.into_iter().zip(card.fits).map(|(label, fit)| {
                     let (class, code, text) = match fit {
@@ -458,7 +454,48 @@ fn Card(card: ResultCard, labels: Vec<String>) -> impl IntoView {
                     view! { <li class=class data-skin=label data-fit=code title=title>{text}</li> }
                 }).collect_view()}
             </ul>
+            <IngredientList ingredients=p.ingredients matched=card.explanation.matched />
         </li>
+    }
+}
+
+/// The ingredient list, folded by default; ingredients that address the
+/// chosen concerns are highlighted.
+#[component]
+fn IngredientList(ingredients: Option<String>, matched: Vec<String>) -> impl IntoView {
+    match ingredients {
+        None => view! { <p class="hint">"Ingredients unknown"</p> }.into_any(),
+        Some(list) => {
+            let items: Vec<(String, bool)> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(|i| {
+                    let lower = i.to_lowercase();
+                    (
+                        i.to_owned(),
+                        matched.iter().any(|m| lower.contains(m.as_str())),
+                    )
+                })
+                .collect();
+            let count = items.len();
+            view! {
+                <details class="ingredients">
+                    <summary>{format!("Ingredients ({count})")}</summary>
+                    <p>
+                        {items.into_iter().enumerate().map(|(k, (item, hit))| {
+                            let sep = if k + 1 < count { ", " } else { "" };
+                            if hit {
+                                view! { <mark>{item}</mark>{sep} }.into_any()
+                            } else {
+                                view! { <span>{item}</span>{sep} }.into_any()
+                            }
+                        }).collect_view()}
+                    </p>
+                </details>
+            }
+            .into_any()
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! worker embeds for a search.
 
 use milih_catalog::{Product, SKIN_TYPES};
+use milih_rank::concerns::Concern;
 use milih_rank::{Filter, SkinFit};
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,8 @@ pub enum Response {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Search {
     pub text: String,
+    /// Concern keys ([`milih_rank::concerns::CONCERNS`]); unknown ones are
+    /// ignored.
     pub concerns: Vec<String>,
     pub filter: Filter,
     pub limit: usize,
@@ -73,7 +76,8 @@ pub const MAX_QUERY_CHARS: usize = 2_000;
 
 impl Search {
     /// The sentence the model embeds: the free text, then what the filters
-    /// and concerns say, e.g. "gentle | moisturizer for dry skin | dryness".
+    /// and concerns say, e.g. "gentle | moisturizer for dry skin | acne", with
+    /// each concern in the words the embedding head learned for it.
     /// Empty when the user has asked for nothing.
     pub fn query_text(&self) -> String {
         // Control characters (tabs, newlines, escapes) separate words like spaces.
@@ -105,13 +109,67 @@ impl Search {
             wanted.push_str(&format!(" for {} skin", skins.join(" and ")));
         }
         parts.push(wanted);
-        parts.push(self.concerns.join(", "));
+        let concerns: Vec<&str> = self.concerns().map(|c| c.phrase).collect();
+        parts.push(concerns.join(", "));
         parts.retain(|p| !p.is_empty());
         parts.join(" | ")
     }
 }
 
 impl Search {
+    /// The known concerns of the search.
+    pub fn concerns(&self) -> impl Iterator<Item = &'static Concern> + '_ {
+        self.concerns.iter().filter_map(|k| Concern::by_key(k))
+    }
+
+    /// Why `product` answers this search, in words, and the ingredients of
+    /// its list that address the search's concerns.
+    pub fn explain(&self, product: &Product, fits: &[SkinFit]) -> Explanation {
+        let mut reasons = Vec::new();
+        let mut matched = Vec::new();
+        for concern in self.concerns() {
+            let found = concern.matches(product);
+            if !found.is_empty() {
+                reasons.push(format!("{} for {}", found.join(", "), concern.label));
+                matched.extend(found.into_iter().map(str::to_owned));
+            }
+        }
+        for &skin in &self.filter.skin_types {
+            let (Some(name), Some(fit)) = (SKIN_TYPES.get(skin), fits.get(skin)) else {
+                continue;
+            };
+            reasons.push(match fit {
+                SkinFit::Labeled(true) => format!("labeled for {} skin", name.to_lowercase()),
+                SkinFit::Predicted(p) => format!(
+                    "predicted for {} skin ({:.0}%)",
+                    name.to_lowercase(),
+                    p * 100.0
+                ),
+                SkinFit::Labeled(false) => continue,
+            });
+        }
+        let haystack = format!("{} {}", product.name, product.product_type).to_lowercase();
+        let mut words: Vec<String> = Vec::new();
+        for word in self.text.split(|c: char| !c.is_alphanumeric()) {
+            let word = word.to_lowercase();
+            if word.chars().count() >= 4 && haystack.contains(&word) && !words.contains(&word) {
+                words.push(word);
+            }
+        }
+        if !words.is_empty() {
+            let quoted: Vec<String> = words.iter().take(3).map(|w| format!("“{w}”")).collect();
+            reasons.push(format!("mentions {}", quoted.join(", ")));
+        }
+        if reasons.is_empty() {
+            reasons.push("close in meaning to your search".into());
+        }
+        matched.dedup();
+        Explanation {
+            why: reasons.join(" · "),
+            matched,
+        }
+    }
+
     /// The filters that do not shape the query text, in words, e.g.
     /// "$20–60 · 4+ stars · without fragrance, parabens"; empty without any.
     pub fn filter_summary(&self) -> String {
@@ -150,6 +208,15 @@ pub struct CollectionStats {
     pub load_millis: f64,
 }
 
+/// Why a result was found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// One line, e.g. "salicylic acid for acne and blemishes · labeled for dry skin".
+    pub why: String,
+    /// Lexicon terms found in the ingredient list (to highlight).
+    pub matched: Vec<String>,
+}
+
 /// One search result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultCard {
@@ -158,6 +225,7 @@ pub struct ResultCard {
     pub score: f32,
     /// Fit per skin type, in label order.
     pub fits: Vec<SkinFit>,
+    pub explanation: Explanation,
 }
 
 #[cfg(test)]
@@ -168,7 +236,7 @@ mod tests {
     fn query_text_combines_text_filters_and_concerns() {
         let search = Search {
             text: "  gentle\tcleanser \u{0007} ".into(),
-            concerns: vec!["dryness".into()],
+            concerns: vec!["dryness".into(), "no-such-concern".into()],
             filter: Filter {
                 skin_types: vec![1, 4],
                 product_types: vec!["Cleanser".into()],
@@ -178,7 +246,7 @@ mod tests {
         };
         assert_eq!(
             search.query_text(),
-            "gentle cleanser | cleanser for dry and sensitive skin | dryness"
+            "gentle cleanser | cleanser for dry and sensitive skin | dehydration"
         );
         let only_skin = Search {
             filter: Filter {
@@ -210,6 +278,44 @@ mod tests {
         );
         search.filter.min_price = None;
         assert!(search.filter_summary().starts_with("up to $60.5 · "));
+    }
+
+    #[test]
+    fn explanations_name_concern_ingredients_skin_fit_and_matching_words() {
+        let product = Product {
+            id: 3,
+            product_type: "Treatment".into(),
+            brand: "B".into(),
+            name: "Clarifying Serum".into(),
+            price: 20.0,
+            rating: 4.0,
+            ingredients: Some("Water, Salicylic Acid, Niacinamide".into()),
+            skin_labels: None,
+        };
+        let fits = [
+            SkinFit::Predicted(0.2),
+            SkinFit::Predicted(0.91),
+            SkinFit::Predicted(0.5),
+            SkinFit::Predicted(0.7),
+            SkinFit::Predicted(0.4),
+        ];
+        let search = Search {
+            text: "clarifying serum, please".into(),
+            concerns: vec!["acne".into(), "dark-spots".into(), "sun".into()],
+            filter: Filter {
+                skin_types: vec![1],
+                ..Filter::default()
+            },
+            ..Search::default()
+        };
+        let e = search.explain(&product, &fits);
+        assert_eq!(
+            e.why,
+            "salicylic acid for acne and blemishes · niacinamide for dark spots and pigmentation · predicted for dry skin (91%) · mentions “clarifying”, “serum”"
+        );
+        assert_eq!(e.matched, ["salicylic acid", "niacinamide"]);
+        let plain = Search::default().explain(&product, &fits);
+        assert_eq!(plain.why, "close in meaning to your search");
     }
 
     #[test]

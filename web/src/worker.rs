@@ -269,12 +269,14 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
         .into_iter()
         .map(|hit| {
             let entry = &products[hit.index];
+            let fits: Vec<_> = (0..entry.predicted.len())
+                .map(|l| skin_fit(&entry.product, &entry.predicted, l))
+                .collect();
             ResultCard {
                 product: entry.product.clone(),
                 score: hit.score,
-                fits: (0..entry.predicted.len())
-                    .map(|l| skin_fit(&entry.product, &entry.predicted, l))
-                    .collect(),
+                explanation: search.explain(&entry.product, &fits),
+                fits,
             }
         })
         .collect();
