@@ -176,6 +176,42 @@ test('each result says why it was found and highlights the ingredients that addr
   await page.close();
 });
 
+test('"similar products" opens a product view with its own URL, and the way back', async () => {
+  const { page, errors } = await openSite(context, `${server.url}?skin=Dry&type=Moisturizer`);
+  await waitForSummary(page, '10 results for “moisturizer for dry skin”');
+  const first = page.locator('.results .card').first();
+  const id = await first.getAttribute('data-product-id');
+  const name = await first.locator('.name').textContent();
+  await first.locator('button.similar-link').click();
+  await page.waitForSelector('.cards.similar .card');
+  assert.match(page.url(), new RegExp(`product=${id}$`));
+  assert.equal(await page.textContent('.similar-heading'), `Similar to ${name}`);
+  assert.equal(await page.getAttribute('.cards.product .card', 'data-product-id'), id);
+  const neighbours = page.locator('.cards.similar .card');
+  assert.equal(await neighbours.count(), 10);
+  for (const card of await neighbours.all()) {
+    assert.notEqual(await card.getAttribute('data-product-id'), id);
+    assert.match(await card.locator('.why').textContent(), /^Why: (also a |\d+ shared ingredient|close in meaning)/);
+  }
+  // The product view is a link of its own.
+  const link = page.url();
+  const { page: opened } = await openSite(context, link);
+  await opened.waitForSelector('.cards.similar .card');
+  assert.equal(await opened.getAttribute('.cards.product .card', 'data-product-id'), id);
+  await opened.close();
+  // Back to the results, by the button and by the browser.
+  await page.click('button.back');
+  await waitForSummary(page, '10 results for “moisturizer for dry skin”');
+  assert.doesNotMatch(page.url(), /product=/);
+  await page.goBack();
+  await page.waitForSelector('.cards.similar .card');
+  assert.match(page.url(), new RegExp(`product=${id}$`));
+  await page.goBack();
+  await waitForSummary(page, '10 results for “moisturizer for dry skin”');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a free-text query returns results, and one query is timed', async () => {
   const { page } = await openSite(context, server.url);
   await page.fill('#query', "gentle cleanser that won't dry my skin");

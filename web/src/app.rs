@@ -43,6 +43,13 @@ struct Outcome {
     millis: f64,
 }
 
+/// A product and its nearest neighbours.
+#[derive(Debug, Clone, PartialEq)]
+struct SimilarOutcome {
+    product: ResultCard,
+    results: Vec<ResultCard>,
+}
+
 thread_local! {
     static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
     /// Resolvers of `window.milihEmbed` promises, by request id.
@@ -94,6 +101,7 @@ fn App() -> impl IntoView {
     let typed = RwSignal::new(initial.text.clone());
     let typing_generation = RwSignal::new(0u64);
     let shown = RwSignal::new(RESULTS_SHOWN);
+    let detail = RwSignal::new(initial.product);
 
     let current_state = move || UrlState {
         skin_types: skin_types.get(),
@@ -104,6 +112,7 @@ fn App() -> impl IntoView {
         max_price: max_price.get(),
         min_rating: min_rating.get(),
         text: text.get(),
+        product: detail.get(),
     };
     // A new question starts again from the first results.
     Effect::new(move |_| {
@@ -135,9 +144,36 @@ fn App() -> impl IntoView {
         min_rating.set(state.min_rating);
         typed.set(state.text.clone());
         text.set(state.text);
+        detail.set(state.product);
     });
 
-    start_worker(status, outcome, request_error, latest_search);
+    let similar = RwSignal::new(None::<SimilarOutcome>);
+    let latest_similar = RwSignal::new(0u64);
+    start_worker(
+        status,
+        outcome,
+        request_error,
+        latest_search,
+        similar,
+        latest_similar,
+    );
+
+    // The detail view asks the worker for the product's neighbours.
+    Effect::new(move |_| {
+        if !matches!(status.get(), Status::Ready(_)) {
+            return;
+        }
+        if let Some(product) = detail.get() {
+            similar.set(None);
+            let id = next_id();
+            latest_similar.set(id);
+            post(&Request::Similar {
+                id,
+                product,
+                limit: RESULTS_SHOWN,
+            });
+        }
+    });
 
     // Search whenever the model is ready and the question changes.
     Effect::new(move |_| {
@@ -281,7 +317,10 @@ fn App() -> impl IntoView {
                             prop:value=move || typed.get() on:input=on_type />
                     </label>
                 </form>
-                <Results outcome=outcome request_error=request_error status=status shown=shown />
+                {move || match detail.get() {
+                    Some(_) => view! { <Detail similar=similar request_error=request_error status=status detail=detail /> }.into_any(),
+                    None => view! { <Results outcome=outcome request_error=request_error status=status shown=shown detail=detail /> }.into_any(),
+                }}
             </main>
         </div>
     }
@@ -382,6 +421,7 @@ fn Results(
     request_error: RwSignal<Option<String>>,
     status: RwSignal<Status>,
     shown: RwSignal<usize>,
+    detail: RwSignal<Option<usize>>,
 ) -> impl IntoView {
     let labels = move || match status.get() {
         Status::Ready(stats) => stats.labels,
@@ -405,7 +445,7 @@ fn Results(
                             {format!(" ({:.0} ms)", o.millis)}
                         </p>
                         <ol class="cards">
-                            {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() /> }).collect_view()}
+                            {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() detail=detail /> }).collect_view()}
                         </ol>
                         {more.then(|| view! {
                             <button type="button" class="more"
@@ -420,9 +460,47 @@ fn Results(
     }
 }
 
+/// One product, its neighbours, and the way back to the results.
 #[component]
-fn Card(card: ResultCard, labels: Vec<String>) -> impl IntoView {
+fn Detail(
+    similar: RwSignal<Option<SimilarOutcome>>,
+    request_error: RwSignal<Option<String>>,
+    status: RwSignal<Status>,
+    detail: RwSignal<Option<usize>>,
+) -> impl IntoView {
+    let labels = move || match status.get() {
+        Status::Ready(stats) => stats.labels,
+        _ => SKIN_TYPES.iter().map(|s| s.to_string()).collect(),
+    };
+    view! {
+        <section class="detail" aria-live="polite">
+            <button type="button" class="back" on:click=move |_| detail.set(None)>"← Back to results"</button>
+            {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            {move || match similar.get() {
+                None => view! { <p class="hint">"Finding similar products…"</p> }.into_any(),
+                Some(s) => {
+                    let labels = labels();
+                    let name = s.product.product.name.clone();
+                    view! {
+                        <ol class="cards product">
+                            <Card card=s.product labels=labels.clone() detail=detail />
+                        </ol>
+                        <h2 class="similar-heading">{format!("Similar to {name}")}</h2>
+                        <ol class="cards similar">
+                            {s.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() detail=detail /> }).collect_view()}
+                        </ol>
+                    }.into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Card(card: ResultCard, labels: Vec<String>, detail: RwSignal<Option<usize>>) -> impl IntoView {
     let p = card.product;
+    let id = p.id;
+    let name_for_label = format!("Products similar to {}", p.name);
     let similarity = (card.score.clamp(0.0, 1.0) * 100.0).round();
     let type_attr = p.product_type.clone();
     view! {
@@ -455,6 +533,8 @@ fn Card(card: ResultCard, labels: Vec<String>) -> impl IntoView {
                 }).collect_view()}
             </ul>
             <IngredientList ingredients=p.ingredients matched=card.explanation.matched />
+            <button type="button" class="similar-link" aria-label=name_for_label
+                on:click=move |_| detail.set(Some(id))>"Similar products"</button>
         </li>
     }
 }
@@ -504,6 +584,8 @@ fn start_worker(
     outcome: RwSignal<Option<Outcome>>,
     request_error: RwSignal<Option<String>>,
     latest_search: RwSignal<u64>,
+    similar: RwSignal<Option<SimilarOutcome>>,
+    latest_similar: RwSignal<u64>,
 ) {
     // Trunk's loader shim for the `worker` binary; relative, so the site
     // works under any path.
@@ -560,6 +642,17 @@ fn start_worker(
                     }));
                 }
             }
+            Response::Similar {
+                id,
+                product,
+                results,
+                ..
+            } => {
+                if id == latest_similar.get_untracked() {
+                    request_error.set(None);
+                    similar.set(Some(SimilarOutcome { product, results }));
+                }
+            }
             Response::Embedding {
                 id,
                 embedding,
@@ -573,7 +666,7 @@ fn start_worker(
                 );
             }
             Response::RequestFailed { id, message } => {
-                if id == latest_search.get_untracked() {
+                if id == latest_search.get_untracked() || id == latest_similar.get_untracked() {
                     request_error.set(Some(message.clone()));
                 }
                 resolve_embed(id, &JsValue::from_str(&message));

@@ -14,6 +14,12 @@ pub enum Request {
         id: u64,
         search: Search,
     },
+    /// One product and the products nearest to it by embedding.
+    Similar {
+        id: u64,
+        product: usize,
+        limit: usize,
+    },
     /// Runs both heads on one text (used by the parity test and benchmarks).
     Embed {
         id: u64,
@@ -43,6 +49,13 @@ pub enum Response {
         query_text: String,
         /// The filters the text does not say, as [`Search::filter_summary`].
         filters: String,
+        results: Vec<ResultCard>,
+        millis: f64,
+    },
+    /// The answer to [`Request::Similar`].
+    Similar {
+        id: u64,
+        product: ResultCard,
         results: Vec<ResultCard>,
         millis: f64,
     },
@@ -208,6 +221,33 @@ pub struct CollectionStats {
     pub load_millis: f64,
 }
 
+/// Why `other` is shown as similar to `base`: a shared type and the
+/// ingredients both lists hold.
+pub fn similarity_reasons(base: &Product, other: &Product) -> String {
+    let mut reasons = Vec::new();
+    if base.product_type == other.product_type {
+        reasons.push(format!("also a {}", base.product_type.to_lowercase()));
+    }
+    if let (Some(a), Some(b)) = (&base.ingredients, &other.ingredients) {
+        let theirs = milih_rank::avoid::ingredient_items(b);
+        let shared = milih_rank::avoid::ingredient_items(a)
+            .into_iter()
+            .filter(|i| theirs.contains(i))
+            .count();
+        if shared > 0 {
+            reasons.push(format!(
+                "{shared} shared ingredient{}",
+                if shared == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    if reasons.is_empty() {
+        "close in meaning".into()
+    } else {
+        reasons.join(" · ")
+    }
+}
+
 /// Why a result was found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Explanation {
@@ -316,6 +356,33 @@ mod tests {
         assert_eq!(e.matched, ["salicylic acid", "niacinamide"]);
         let plain = Search::default().explain(&product, &fits);
         assert_eq!(plain.why, "close in meaning to your search");
+    }
+
+    #[test]
+    fn similar_products_say_what_they_share() {
+        let product = |kind: &str, ingredients: Option<&str>| Product {
+            id: 0,
+            product_type: kind.into(),
+            brand: "B".into(),
+            name: "N".into(),
+            price: 1.0,
+            rating: 4.0,
+            ingredients: ingredients.map(str::to_owned),
+            skin_labels: None,
+        };
+        let base = product("Face Mask", Some("Water, Kaolin, Glycerin"));
+        assert_eq!(
+            similarity_reasons(&base, &product("Face Mask", Some("Kaolin, water, Clay"))),
+            "also a face mask · 2 shared ingredients"
+        );
+        assert_eq!(
+            similarity_reasons(&base, &product("Cleanser", Some("Glycerin"))),
+            "1 shared ingredient"
+        );
+        assert_eq!(
+            similarity_reasons(&base, &product("Cleanser", None)),
+            "close in meaning"
+        );
     }
 
     #[test]

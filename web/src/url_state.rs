@@ -22,6 +22,8 @@ pub struct UrlState {
     pub max_price: String,
     pub min_rating: String,
     pub text: String,
+    /// The product whose detail view is open.
+    pub product: Option<usize>,
 }
 
 /// Longest value read from a link (longer ones are cut).
@@ -57,6 +59,7 @@ impl UrlState {
                 "max" => state.max_price = number(&value),
                 "rating" => state.min_rating = number(&value),
                 "q" => state.text = value,
+                "product" => state.product = value.trim().parse().ok(),
                 _ => {}
             }
         }
@@ -80,6 +83,10 @@ impl UrlState {
             ("max", self.max_price.trim().to_owned()),
             ("rating", self.min_rating.trim().to_owned()),
             ("q", self.text.clone()),
+            (
+                "product",
+                self.product.map(|p| p.to_string()).unwrap_or_default(),
+            ),
         ];
         let mut any = false;
         for (key, value) in pairs {
@@ -122,6 +129,7 @@ mod tests {
             max_price: "60.5".into(),
             min_rating: "4".into(),
             text: "gentle & calm? 敏感肌 #1".into(),
+            product: Some(17),
         };
         let query = state.to_query();
         assert!(
@@ -143,6 +151,7 @@ mod tests {
         assert_eq!(state.max_price, "");
         assert_eq!(state.min_rating, "4.5");
         assert_eq!(state.text, "%ZZ");
+        assert_eq!(UrlState::from_query("product=x").product, None);
         assert_eq!(UrlState::from_query(""), UrlState::default());
         let huge = format!("q={}", "a".repeat(100_000));
         assert_eq!(UrlState::from_query(&huge).text.len(), MAX_VALUE_CHARS);

@@ -1,8 +1,10 @@
 //! The model worker: downloads and verifies the bundle, then answers search
 //! and embedding requests from the page.
 
-use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search};
-use milih_bundle::{files, Bundle, Manifest};
+use crate::protocol::{
+    similarity_reasons, CollectionStats, Explanation, Request, Response, ResultCard, Search,
+};
+use milih_bundle::{files, Bundle, Manifest, ProductEntry};
 use milih_model::Engine;
 use milih_rank::{dot, skin_fit, top_k};
 use std::cell::RefCell;
@@ -210,11 +212,17 @@ fn handle(request: Request) {
     STATE.with(|state| {
         let state = state.borrow();
         let (id, result) = match (&request, state.as_ref()) {
-            (Request::Search { id, .. } | Request::Embed { id, .. }, None) => {
-                (*id, Err("the model is not loaded".to_owned()))
-            }
+            (
+                Request::Search { id, .. }
+                | Request::Similar { id, .. }
+                | Request::Embed { id, .. },
+                None,
+            ) => (*id, Err("the model is not loaded".to_owned())),
             (Request::Search { id, search }, Some(loaded)) => {
                 (*id, search_products(*id, search, loaded))
+            }
+            (Request::Similar { id, product, limit }, Some(loaded)) => {
+                (*id, similar_products(*id, *product, *limit, loaded))
             }
             (Request::Embed { id, text }, Some(loaded)) => {
                 let started = now();
@@ -234,6 +242,60 @@ fn handle(request: Request) {
         };
         send(&result.unwrap_or_else(|message| Response::RequestFailed { id, message }));
     });
+}
+
+fn card(entry: &ProductEntry, score: f32, explanation: Explanation) -> ResultCard {
+    ResultCard {
+        product: entry.product.clone(),
+        score,
+        explanation,
+        fits: (0..entry.predicted.len())
+            .map(|l| skin_fit(&entry.product, &entry.predicted, l))
+            .collect(),
+    }
+}
+
+/// The product and its nearest neighbours by embedding, filters aside.
+fn similar_products(
+    id: u64,
+    product: usize,
+    limit: usize,
+    loaded: &Loaded,
+) -> Result<Response, String> {
+    let started = now();
+    let products = &loaded.bundle.catalog.products;
+    let embeddings = &loaded.bundle.embeddings;
+    let Some(entry) = products.get(product) else {
+        return Err(format!("there is no product {product} in this catalog"));
+    };
+    let hits = top_k(
+        embeddings.row(product),
+        &embeddings.data,
+        embeddings.dim,
+        limit.clamp(1, 100),
+        |i| i != product,
+    );
+    let results = hits
+        .into_iter()
+        .map(|hit| {
+            let other = &products[hit.index];
+            let why = similarity_reasons(&entry.product, &other.product);
+            card(
+                other,
+                hit.score,
+                Explanation {
+                    why,
+                    matched: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    Ok(Response::Similar {
+        id,
+        product: card(entry, 1.0, Explanation::default()),
+        results,
+        millis: now() - started,
+    })
 }
 
 fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response, String> {
