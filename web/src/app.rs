@@ -423,10 +423,7 @@ fn Results(
     shown: RwSignal<usize>,
     detail: RwSignal<Option<usize>>,
 ) -> impl IntoView {
-    let labels = move || match status.get() {
-        Status::Ready(stats) => stats.labels,
-        _ => SKIN_TYPES.iter().map(|s| s.to_string()).collect(),
-    };
+    let labels = move || skin_labels(&status.get());
     view! {
         <section class="results" aria-live="polite">
             {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
@@ -460,6 +457,14 @@ fn Results(
     }
 }
 
+/// The model's label names, or the catalog's skin types before it loads.
+fn skin_labels(status: &Status) -> Vec<String> {
+    match status {
+        Status::Ready(stats) => stats.labels.clone(),
+        _ => SKIN_TYPES.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
 /// One product, its neighbours, and the way back to the results.
 #[component]
 fn Detail(
@@ -468,10 +473,7 @@ fn Detail(
     status: RwSignal<Status>,
     detail: RwSignal<Option<usize>>,
 ) -> impl IntoView {
-    let labels = move || match status.get() {
-        Status::Ready(stats) => stats.labels,
-        _ => SKIN_TYPES.iter().map(|s| s.to_string()).collect(),
-    };
+    let labels = move || skin_labels(&status.get());
     view! {
         <section class="detail" aria-live="polite">
             <button type="button" class="back" on:click=move |_| detail.set(None)>"← Back to results"</button>
