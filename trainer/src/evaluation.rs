@@ -129,8 +129,8 @@ impl<'a> EvalData<'a> {
         let training_queries = training_queries(catalog, &benchmark);
         let query_texts: Vec<String> = training_queries.iter().map(Query::text).collect();
         let query_pooled = encoder.pooled(&query_texts, cache, "queries")?;
-        let benchmark_texts: Vec<String> = benchmark.iter().map(|(_, q)| q.text()).collect();
-        let benchmark_pooled = encoder.pooled(&benchmark_texts, cache, "benchmark")?;
+        // The training queries start with the benchmark's, in order.
+        let benchmark_pooled = query_pooled.narrow(0, 0, benchmark.len())?;
         let mut config = encoder.engine.config().clone();
         config.embedding_dim = options.embedding_dim;
         config.lexical_features = options.lexical_features;
@@ -147,8 +147,9 @@ impl<'a> EvalData<'a> {
     }
 }
 
-/// The embedding head's training queries: every benchmark query (relevance
-/// is only ever computed over training products) and every product's name.
+/// The embedding head's training queries: every benchmark query first
+/// (relevance is only ever computed over training products), then every
+/// product's name.
 pub fn training_queries(catalog: &Catalog, benchmark: &[(usize, Query)]) -> Vec<Query> {
     benchmark
         .iter()
