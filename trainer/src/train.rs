@@ -212,12 +212,7 @@ pub fn train_on_split(
         }
     })?;
 
-    let split =
-        given_split.unwrap_or_else(|| split(catalog, options.held_out_fraction, options.seed));
-    write_atomic(
-        &out.join(run_files::SPLIT),
-        &serde_json::to_vec_pretty(&split)?,
-    )?;
+    let split = settle_split(out, catalog, &options, given_split)?;
     let ids: Vec<Vec<u32>> = catalog
         .products
         .iter()
@@ -384,6 +379,23 @@ pub fn train_on_split(
     write_report(out, report)
 }
 
+/// The split of a run (the given one, or the seeded held-out split of
+/// `options`), saved with it.
+fn settle_split(
+    out: &Path,
+    catalog: &Catalog,
+    options: &TrainOptions,
+    given_split: Option<Split>,
+) -> Result<Split> {
+    let split =
+        given_split.unwrap_or_else(|| split(catalog, options.held_out_fraction, options.seed));
+    write_atomic(
+        &out.join(run_files::SPLIT),
+        &serde_json::to_vec_pretty(&split)?,
+    )?;
+    Ok(split)
+}
+
 fn write_report(out: &Path, report: TrainReport) -> Result<TrainReport> {
     write_atomic(
         &out.join(run_files::METRICS),
@@ -403,12 +415,7 @@ fn train_frozen(
     given_split: Option<Split>,
 ) -> Result<TrainReport> {
     let started = Instant::now();
-    let split =
-        given_split.unwrap_or_else(|| split(catalog, options.held_out_fraction, options.seed));
-    write_atomic(
-        &out.join(run_files::SPLIT),
-        &serde_json::to_vec_pretty(&split)?,
-    )?;
+    let split = settle_split(out, catalog, &options, given_split)?;
     let encoder = crate::heads::FrozenEncoder::load(base, &options)?;
     let data =
         crate::evaluation::EvalData::new(&encoder, catalog, &options, &out.join("features"))?;
