@@ -45,7 +45,8 @@ if [ "${MILIH_SKIP_BROWSER:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
     || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends chromium; }
 fi
 
-if [ "${MILIH_SKIP_BROWSER:-0}" != 1 ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
-  log "installing playwright-core from npm (no browser download)"
+if [ "${MILIH_SKIP_BROWSER:-0}" != 1 ] && { [ ! -d tests/browser/node_modules/playwright-core ] \
+    || [ ! -d tests/browser/node_modules/axe-core ]; }; then
+  log "installing playwright-core (no browser download) and axe-core from npm"
   npm install --prefix tests/browser --no-audit --no-fund --silent
 fi

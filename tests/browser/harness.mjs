@@ -2,7 +2,7 @@
 // headless Chromium driven by playwright-core.
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 
@@ -62,4 +62,12 @@ export async function openSite(context, url) {
   await page.goto(url);
   await page.waitForSelector('.page[data-state="ready"], .page[data-state="error"]', { timeout: 180_000 });
   return { page, errors };
+}
+
+const SCREENSHOTS = process.env.MILIH_SCREENSHOTS ?? 'target/screenshots';
+
+/** Saves a PNG of the page's viewport as `<MILIH_SCREENSHOTS>/<name>.png`. */
+export async function screenshot(page, name) {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
 }

@@ -7,7 +7,7 @@ import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { launchBrowser, openSite, serveStatic } from './harness.mjs';
+import { launchBrowser, openSite, screenshot, serveStatic } from './harness.mjs';
 
 const DIST = process.env.MILIH_DIST ?? 'dist';
 const NATIVE = process.env.MILIH_NATIVE_EMBEDDINGS ?? 'target/parity/native.jsonl';
@@ -275,6 +275,7 @@ test('a corrupted model file shows the error state and no results', async () => 
     const { page } = await openSite(context, brokenServer.url);
     assert.equal(await page.getAttribute('.page', 'data-state'), 'error');
     assert.match(await page.textContent('.error-message'), /model\.gguf.*SHA-256/);
+    await screenshot(page, 'error-state');
     assert.equal(await page.locator('.card').count(), 0);
     await page.close();
   } finally {
@@ -329,6 +330,17 @@ test('hostile catalog text renders as text and never runs', async () => {
       assert.ok(results.includes(literal), `${literal} shown literally`);
     }
     assert.equal(await page.locator('.results img, .results svg, .results iframe, .results script, .results b').count(), 0);
+    // The map's hover label and the collection overview show it literally too.
+    await page.click('button[data-view="Map"]');
+    // Point 0 is the fixture's first row, named `<img src=x onerror=alert(1)>`.
+    await page.locator('.map .point[data-index="0"]').dispatchEvent('mouseover');
+    assert.equal(await page.locator('.map-tip img, .map-tip svg, .map-tip script, .map-tip b').count(), 0);
+    assert.ok((await page.textContent('.map-tip')).includes('<img src=x onerror=alert(1)>'), await page.textContent('.map-tip'));
+    await page.click('button[data-view="Collection"]');
+    const overview = await page.textContent('.overview');
+    assert.ok(overview.includes('<script>window.__pwned=3</script>'), overview);
+    assert.equal(await page.locator('.overview img, .overview svg, .overview script').count(), 0);
+    await screenshot(page, 'hostile-catalog');
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     assert.deepEqual(dialogs, []);
     assert.deepEqual(errors, []);

@@ -143,14 +143,17 @@ pub fn write_bundle(
             .flat_map(|p| p.embedding.iter().copied())
             .collect(),
     };
+    let map = crate::projection::project(&embeddings)?;
     let exported = ExportedCatalog {
         products: catalog
             .products
             .iter()
             .zip(predictions)
-            .map(|(product, p)| ProductEntry {
+            .zip(map)
+            .map(|((product, p), map)| ProductEntry {
                 product: product.clone(),
                 predicted: p.probabilities,
+                map,
             })
             .collect(),
     };

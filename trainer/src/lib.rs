@@ -11,6 +11,7 @@ pub mod heads;
 pub mod metrics;
 pub mod optim;
 pub mod plots;
+pub mod projection;
 pub mod train;
 
 use anyhow::{Context, Result};

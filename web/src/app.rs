@@ -1,8 +1,8 @@
 //! The page: filters and free text in, ranked product cards out. All model
 //! work is sent to the worker; this side only renders.
 
-use crate::protocol::{CollectionStats, Request, Response, ResultCard, Search};
-use crate::url_state::UrlState;
+use crate::protocol::{CollectionStats, MapPoint, Request, Response, ResultCard, Search};
+use crate::url_state::{UrlState, View};
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
 use milih_rank::avoid::AVOID_GROUPS;
@@ -102,6 +102,7 @@ fn App() -> impl IntoView {
     let typing_generation = RwSignal::new(0u64);
     let shown = RwSignal::new(RESULTS_SHOWN);
     let detail = RwSignal::new(initial.product);
+    let view = RwSignal::new(initial.view);
 
     let current_state = move || UrlState {
         skin_types: skin_types.get(),
@@ -113,6 +114,7 @@ fn App() -> impl IntoView {
         min_rating: min_rating.get(),
         text: text.get(),
         product: detail.get(),
+        view: view.get(),
     };
     // A new question starts again from the first results.
     Effect::new(move |_| {
@@ -145,6 +147,7 @@ fn App() -> impl IntoView {
         typed.set(state.text.clone());
         text.set(state.text);
         detail.set(state.product);
+        view.set(state.view);
     });
 
     let similar = RwSignal::new(None::<SimilarOutcome>);
@@ -171,6 +174,7 @@ fn App() -> impl IntoView {
                 id,
                 product,
                 limit: RESULTS_SHOWN,
+                avoid: avoid_terms(&avoid.get()),
             });
         }
     });
@@ -186,12 +190,7 @@ fn App() -> impl IntoView {
             filter: Filter {
                 skin_types: skin_types.get(),
                 product_types: product_types.get(),
-                avoid_ingredients: avoid
-                    .get()
-                    .split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
+                avoid_ingredients: avoid_terms(&avoid.get()),
                 min_price: parse_bound(&min_price.get()),
                 max_price: parse_bound(&max_price.get()),
                 min_rating: parse_bound(&min_rating.get()),
@@ -230,8 +229,8 @@ fn App() -> impl IntoView {
                 <h1>"Milih"</h1>
                 <p class="tagline">"Skincare picks from product ingredients, computed privately in your browser."</p>
             </header>
-            <StatusPanel status=status />
             <main>
+                <StatusPanel status=status />
                 <form class="filters" on:submit=|ev| ev.prevent_default()>
                     <fieldset>
                         <legend>"Skin type"</legend>
@@ -317,13 +316,35 @@ fn App() -> impl IntoView {
                             prop:value=move || typed.get() on:input=on_type />
                     </label>
                 </form>
-                {move || match detail.get() {
-                    Some(_) => view! { <Detail similar=similar request_error=request_error status=status detail=detail /> }.into_any(),
-                    None => view! { <Results outcome=outcome request_error=request_error status=status shown=shown detail=detail /> }.into_any(),
-                }}
+                <div class="content">
+                    <nav class="views" aria-label="Views">
+                        {View::ALL.into_iter().map(|v| view! {
+                            <button type="button" class="view-tab" data-view=v.label()
+                                aria-pressed=move || (detail.get().is_none() && view.get() == v).to_string()
+                                on:click=move |_| { view.set(v); detail.set(None); }>
+                                {v.label()}
+                            </button>
+                        }).collect_view()}
+                    </nav>
+                    {move || match (detail.get(), view.get()) {
+                        (Some(_), _) => view! { <Detail similar=similar request_error=request_error status=status detail=detail /> }.into_any(),
+                        (None, View::List) => view! { <Results outcome=outcome request_error=request_error status=status shown=shown detail=detail /> }.into_any(),
+                        (None, View::Map) => view! { <EmbeddingMap status=status outcome=outcome detail=detail /> }.into_any(),
+                        (None, View::Overview) => view! { <Overview status=status /> }.into_any(),
+                    }}
+                </div>
             </main>
         </div>
     }
+}
+
+/// The avoid field's comma-separated terms.
+fn avoid_terms(field: &str) -> Vec<String> {
+    field
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// A non-negative number typed in a bound field; anything else means "no
@@ -426,6 +447,7 @@ fn Results(
     let labels = move || skin_labels(&status.get());
     view! {
         <section class="results" aria-live="polite">
+            <h2 class="visually-hidden">"Results"</h2>
             {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             // An empty query (nothing chosen yet) is answered like no search at all.
             {move || match outcome.get().filter(|o| !o.query_text.is_empty()) {
@@ -484,8 +506,9 @@ fn Detail(
                     let labels = labels();
                     let name = s.product.product.name.clone();
                     view! {
+                        <h2 class="visually-hidden">"Product"</h2>
                         <ol class="cards product">
-                            <Card card=s.product labels=labels.clone() detail=detail />
+                            <Card card=s.product labels=labels.clone() detail=detail main=true />
                         </ol>
                         <h2 class="similar-heading">{format!("Similar to {name}")}</h2>
                         <ol class="cards similar">
@@ -498,11 +521,18 @@ fn Detail(
     }
 }
 
+/// One product card. The `main` card of a product view shows the product
+/// itself: no match score or reason, its ingredients unfolded.
 #[component]
-fn Card(card: ResultCard, labels: Vec<String>, detail: RwSignal<Option<usize>>) -> impl IntoView {
+fn Card(
+    card: ResultCard,
+    labels: Vec<String>,
+    detail: RwSignal<Option<usize>>,
+    #[prop(optional)] main: bool,
+) -> impl IntoView {
     let p = card.product;
     let id = p.id;
-    let name_for_label = format!("Products similar to {}", p.name);
+    let name_for_label = format!("Similar products to {}", p.name);
     let similarity = (card.score.clamp(0.0, 1.0) * 100.0).round();
     let type_attr = p.product_type.clone();
     view! {
@@ -514,11 +544,18 @@ fn Card(card: ResultCard, labels: Vec<String>, detail: RwSignal<Option<usize>>) 
                 " · "<span class="price">{format!("${:.0}", p.price)}</span>
                 " · "<span class="rating">{format!("★ {:.1}", p.rating)}</span>
             </p>
-            <p class="score" data-score=format!("{:.4}", card.score)>
-                <meter min="0" max="100" value=similarity.to_string()></meter>
-                {format!(" {:.0}% match", similarity)}
-            </p>
-            <p class="why">{format!("Why: {}", card.explanation.why)}</p>
+            {(!main).then(|| view! {
+                <p class="score" data-score=format!("{:.4}", card.score)>
+                    <meter min="0" max="100" value=similarity.to_string()></meter>
+                    {format!(" {:.0}% match", similarity)}
+                </p>
+                <p class="why">{format!("Why: {}", card.explanation.why)}</p>
+            })}
+            {(!card.avoided.warnings.is_empty()).then(|| view! {
+                <ul class="warnings" aria-label="Ingredients you avoid">
+                    {card.avoided.warnings.iter().map(|w| view! { <li>{format!("⚠ {w}")}</li> }).collect_view()}
+                </ul>
+            })}
             <ul class="fits" aria-label="Skin types">
                 {labels.into_iter().zip(card.fits).map(|(label, fit)| {
                     let (class, code, text) = match fit {
@@ -534,43 +571,56 @@ fn Card(card: ResultCard, labels: Vec<String>, detail: RwSignal<Option<usize>>) 
                     view! { <li class=class data-skin=label data-fit=code title=title>{text}</li> }
                 }).collect_view()}
             </ul>
-            <IngredientList ingredients=p.ingredients matched=card.explanation.matched />
-            <button type="button" class="similar-link" aria-label=name_for_label
-                on:click=move |_| detail.set(Some(id))>"Similar products"</button>
+            <IngredientList ingredients=p.ingredients matched=card.explanation.matched avoided=card.avoided.items open=main />
+            {(!main).then(|| view! {
+                <button type="button" class="similar-link" aria-label=name_for_label
+                    on:click=move |_| detail.set(Some(id))>"Similar products"</button>
+            })}
         </li>
     }
 }
 
 /// The ingredient list, folded by default; ingredients that address the
-/// chosen concerns are highlighted.
+/// chosen concerns are highlighted, avoided ones marked.
 #[component]
-fn IngredientList(ingredients: Option<String>, matched: Vec<String>) -> impl IntoView {
+fn IngredientList(
+    ingredients: Option<String>,
+    matched: Vec<String>,
+    avoided: Vec<String>,
+    /// Unfolded from the start.
+    open: bool,
+) -> impl IntoView {
     match ingredients {
         None => view! { <p class="hint">"Ingredients unknown"</p> }.into_any(),
         Some(list) => {
-            let items: Vec<(String, bool)> = list
+            let items: Vec<(String, Mark)> = list
                 .split(',')
                 .map(str::trim)
                 .filter(|i| !i.is_empty())
                 .map(|i| {
                     let lower = i.to_lowercase();
-                    (
-                        i.to_owned(),
-                        matched.iter().any(|m| lower.contains(m.as_str())),
-                    )
+                    let item = lower.trim_end_matches('.').trim();
+                    let mark = if avoided.iter().any(|a| a == item) {
+                        Mark::Avoided
+                    } else if matched.iter().any(|m| lower.contains(m.as_str())) {
+                        Mark::Matched
+                    } else {
+                        Mark::Plain
+                    };
+                    (i.to_owned(), mark)
                 })
                 .collect();
             let count = items.len();
             view! {
-                <details class="ingredients">
+                <details class="ingredients" open=open>
                     <summary>{format!("Ingredients ({count})")}</summary>
                     <p>
-                        {items.into_iter().enumerate().map(|(k, (item, hit))| {
+                        {items.into_iter().enumerate().map(|(k, (item, mark))| {
                             let sep = if k + 1 < count { ", " } else { "" };
-                            if hit {
-                                view! { <mark>{item}</mark>{sep} }.into_any()
-                            } else {
-                                view! { <span>{item}</span>{sep} }.into_any()
+                            match mark {
+                                Mark::Matched => view! { <mark>{item}</mark>{sep} }.into_any(),
+                                Mark::Avoided => view! { <mark class="avoided" title="an ingredient you avoid">{item}</mark>{sep} }.into_any(),
+                                Mark::Plain => view! { <span>{item}</span>{sep} }.into_any(),
                             }
                         }).collect_view()}
                     </p>
@@ -578,6 +628,226 @@ fn IngredientList(ingredients: Option<String>, matched: Vec<String>) -> impl Int
             }
             .into_any()
         }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Mark {
+    Plain,
+    Matched,
+    Avoided,
+}
+
+/// Product-type colours (Okabe–Ito, distinguishable with colour-blindness).
+const TYPE_COLOURS: [&str; 8] = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999",
+];
+/// The map's drawing size in SVG units, and the margin around the points.
+const MAP_SIZE: f32 = 1000.0;
+const MAP_MARGIN: f32 = 24.0;
+
+fn type_colour(type_index: usize) -> &'static str {
+    TYPE_COLOURS[type_index % TYPE_COLOURS.len()]
+}
+
+/// A map point's position in SVG units.
+fn map_xy(point: &MapPoint) -> (f32, f32) {
+    let inner = MAP_SIZE - 2.0 * MAP_MARGIN;
+    (MAP_MARGIN + point.x * inner, MAP_MARGIN + point.y * inner)
+}
+
+/// The `data-index` of the map point under a pointer event, if any.
+fn point_under(event: &web_sys::Event) -> Option<usize> {
+    let target: web_sys::Element = event.target()?.dyn_into().ok()?;
+    target.get_attribute("data-index")?.parse().ok()
+}
+
+/// Every product placed by its embedding (computed at export), coloured by
+/// type, the current results numbered on top.
+#[component]
+fn EmbeddingMap(
+    status: RwSignal<Status>,
+    outcome: RwSignal<Option<Outcome>>,
+    detail: RwSignal<Option<usize>>,
+) -> impl IntoView {
+    let hovered = RwSignal::new(None::<usize>);
+    move || {
+        let Status::Ready(stats) = status.get() else {
+            return view! { <p class="hint">"The map appears once the catalog has loaded."</p> }
+                .into_any();
+        };
+        let points = std::sync::Arc::new(stats.map);
+        let open = move |index: usize, points: &[MapPoint]| {
+            if let Some(point) = points.get(index) {
+                detail.set(Some(point.id));
+            }
+        };
+        let base = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (x, y) = map_xy(p);
+                view! {
+                    <circle class="point" cx=format!("{x:.1}") cy=format!("{y:.1}") r="5"
+                        fill=type_colour(p.type_index) data-index=i></circle>
+                }
+            })
+            .collect_view();
+        let hits = {
+            let points = points.clone();
+            move || {
+                let results = outcome.get().map(|o| o.results).unwrap_or_default();
+                // Drawn last-first, so that better results lie on top.
+                results.into_iter().enumerate().rev().filter_map(|(rank, card)| {
+                    let index = points.iter().position(|p| p.id == card.product.id)?;
+                    let (x, y) = map_xy(&points[index]);
+                    let label = format!("Result {}: {} {}, open the product", rank + 1, card.product.brand, card.product.name);
+                    let for_keys = points.clone();
+                    let for_click = points.clone();
+                    Some(view! {
+                        <g class="hit" role="button" tabindex="0" aria-label=label data-index=index data-product-id=card.product.id
+                            on:click=move |_| open(index, &for_click)
+                            on:focus=move |_| hovered.set(Some(index))
+                            on:blur=move |_| hovered.set(None)
+                            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                                if ev.key() == "Enter" || ev.key() == " " {
+                                    ev.prevent_default();
+                                    open(index, &for_keys);
+                                }
+                            }>
+                            <circle cx=format!("{x:.1}") cy=format!("{y:.1}") r="13" data-index=index></circle>
+                            <text x=format!("{x:.1}") y=format!("{:.1}", y + 5.0) data-index=index>{rank + 1}</text>
+                        </g>
+                    })
+                }).collect_view()
+            }
+        };
+        let tip_points = points.clone();
+        let tip = move || {
+            hovered
+                .get()
+                .and_then(|i| tip_points.get(i).cloned())
+                .map(|p| {
+                    let (x, y) = map_xy(&p);
+                    let style = format!(
+                        "left: {:.2}%; top: {:.2}%",
+                        x / MAP_SIZE * 100.0,
+                        y / MAP_SIZE * 100.0
+                    );
+                    view! {
+                        <div class="map-tip" style=style role="status">
+                            <span class="brand">{p.brand}</span>" "<strong>{p.name}</strong>
+                        </div>
+                    }
+                })
+        };
+        let click_points = points.clone();
+        let has_hits = move || outcome.get().is_some_and(|o| !o.results.is_empty());
+        let legend = stats.by_type.iter().map(|group| {
+            let index = stats.product_types.iter().position(|t| *t == group.name).unwrap_or(0);
+            view! {
+                <li><span class="swatch" style=format!("background: {}", type_colour(index)) aria-hidden="true"></span>
+                    {format!("{} ({})", group.name, group.products)}</li>
+            }
+        }).collect_view();
+        view! {
+            <figure class="map">
+                <div class="map-frame" on:mouseleave=move |_| hovered.set(None)>
+                    <svg viewBox=format!("0 0 {MAP_SIZE} {MAP_SIZE}") role="group" aria-labelledby="map-caption"
+                        class:has-hits=has_hits
+                        on:mouseover=move |ev| hovered.set(point_under(&ev))
+                        on:click=move |ev| if let Some(i) = point_under(&ev) { open(i, &click_points) }>
+                        <g class="points">{base}</g>
+                        <g class="hits">{hits}</g>
+                    </svg>
+                    {tip}
+                </div>
+                <figcaption id="map-caption">
+                    {format!("All {} products placed by the model's embeddings: products close together read alike. ", stats.products)}
+                    {move || if has_hits() {
+                        "Your results are numbered; choose one to open it."
+                    } else {
+                        "Search to see where your results lie. Point at a product to see its name; click to open it."
+                    }}
+                </figcaption>
+                <ul class="legend" aria-label="Product types">{legend}</ul>
+            </figure>
+        }.into_any()
+    }
+}
+
+/// The collection at a glance: products by type and brand, and how many
+/// have retailer skin-type labels rather than the model's predictions.
+#[component]
+fn Overview(status: RwSignal<Status>) -> impl IntoView {
+    move || {
+        let Status::Ready(stats) = status.get() else {
+            return view! { <p class="hint">"The overview appears once the catalog has loaded."</p> }.into_any();
+        };
+        let predicted = stats.products - stats.labeled;
+        let unlabeled_share = percent(predicted, stats.products);
+        let largest_type = stats.by_type.first().map_or(1, |g| g.products).max(1);
+        let largest_brand = stats.by_brand.first().map_or(1, |g| g.products).max(1);
+        const BRANDS_SHOWN: usize = 20;
+        let more_brands = stats.by_brand.len().saturating_sub(BRANDS_SHOWN);
+        let bar = |group: &crate::protocol::GroupCount, largest: usize| {
+            let labeled = 100.0 * group.labeled as f64 / largest as f64;
+            let predicted = 100.0 * group.predicted() as f64 / largest as f64;
+            view! {
+                <span class="bar" aria-hidden="true">
+                    <span class="labeled" style=format!("width: {labeled:.1}%")></span>
+                    <span class="predicted" style=format!("width: {predicted:.1}%")></span>
+                </span>
+            }
+        };
+        view! {
+            <section class="overview">
+                <h2>"The collection"</h2>
+                <p class="overview-summary">
+                    {format!("{} products of {} types from {} brands. ", stats.products, stats.product_types.len(), stats.brands)}
+                    <span data-stat="labeled">{format!("{} have skin types labeled by the retailer", stats.labeled)}</span>"; "
+                    <span data-stat="predicted">{format!("{predicted} ({unlabeled_share:.0}%) have none, so Milih predicts them")}</span>"."
+                </p>
+                <p class="legend-line"><span class="key labeled" aria-hidden="true"></span>" retailer-labeled "
+                    <span class="key predicted" aria-hidden="true"></span>" predicted by Milih"</p>
+                <table class="counts by-type">
+                    <caption>"Products by type"</caption>
+                    <thead><tr><th scope="col">"Type"</th><th scope="col">"Products"</th><th scope="col">"Labeled"</th><th scope="col">"Predicted"</th><th scope="col"><span class="visually-hidden">"Share"</span></th></tr></thead>
+                    <tbody>
+                        {stats.by_type.iter().map(|g| view! {
+                            <tr><th scope="row">{g.name.clone()}</th><td>{g.products}</td><td>{g.labeled}</td><td>{g.predicted()}</td><td>{bar(g, largest_type)}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                <table class="counts by-skin">
+                    <caption>{format!("Skin types Milih predicts for the {predicted} unlabeled products")}</caption>
+                    <thead><tr><th scope="col">"Skin type"</th><th scope="col">"Predicted to suit"</th><th scope="col">"Mean probability"</th></tr></thead>
+                    <tbody>
+                        {stats.labels.iter().zip(&stats.predicted_suits).zip(&stats.predicted_mean).map(|((label, &n), &mean)| view! {
+                            <tr><th scope="row">{label.clone()}</th><td>{format!("{n} ({:.0}%)", percent(n, predicted))}</td><td>{format!("{:.0}%", mean * 100.0)}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                <table class="counts by-brand">
+                    <caption>{format!("Brands with the most products (top {} of {})", BRANDS_SHOWN.min(stats.by_brand.len()), stats.brands)}</caption>
+                    <thead><tr><th scope="col">"Brand"</th><th scope="col">"Products"</th><th scope="col">"Labeled"</th><th scope="col">"Predicted"</th><th scope="col"><span class="visually-hidden">"Share"</span></th></tr></thead>
+                    <tbody>
+                        {stats.by_brand.iter().take(BRANDS_SHOWN).map(|g| view! {
+                            <tr><th scope="row">{g.name.clone()}</th><td>{g.products}</td><td>{g.labeled}</td><td>{g.predicted()}</td><td>{bar(g, largest_brand)}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                {(more_brands > 0).then(|| view! { <p class="hint">{format!("…and {more_brands} more brands.")}</p> })}
+            </section>
+        }.into_any()
+    }
+}
+
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
     }
 }
 

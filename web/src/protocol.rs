@@ -1,10 +1,13 @@
 //! Messages between the page and the model worker, and the query text the
 //! worker embeds for a search.
 
+use milih_bundle::ExportedCatalog;
 use milih_catalog::{Product, SKIN_TYPES};
+use milih_rank::avoid::caught_by;
 use milih_rank::concerns::Concern;
-use milih_rank::{Filter, SkinFit};
+use milih_rank::{Filter, SkinFit, PREDICTED_SUITABLE};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +22,9 @@ pub enum Request {
         id: u64,
         product: usize,
         limit: usize,
+        /// The user's ingredients to avoid: not a filter here, but every
+        /// card warns about them.
+        avoid: Vec<String>,
     },
     /// Runs both heads on one text (used by the parity test and benchmarks).
     Embed {
@@ -210,15 +216,171 @@ impl Search {
     }
 }
 
-/// Collection statistics shown on the page.
+/// Collection statistics shown on the page: the overview and the map.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CollectionStats {
     pub products: usize,
+    /// Product types, alphabetical; [`MapPoint::type_index`] points here.
     pub product_types: Vec<String>,
     pub brands: usize,
     pub labels: Vec<String>,
     pub bundle_bytes: u64,
     pub load_millis: f64,
+    /// Products whose skin types the retailer labeled.
+    pub labeled: usize,
+    /// Per product type, most products first.
+    pub by_type: Vec<GroupCount>,
+    /// Per brand, most products first (ties alphabetical).
+    pub by_brand: Vec<GroupCount>,
+    /// Per skin type, in label order: how many unlabeled products the
+    /// model predicts suit it.
+    pub predicted_suits: Vec<usize>,
+    /// Per skin type: the mean predicted probability over unlabeled products.
+    pub predicted_mean: Vec<f32>,
+    /// Every product's place on the embedding map, in catalog order.
+    pub map: Vec<MapPoint>,
+}
+
+/// Products of one type or brand, and how many carry retailer labels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupCount {
+    pub name: String,
+    pub products: usize,
+    pub labeled: usize,
+}
+
+impl GroupCount {
+    /// Products whose skin types are predicted rather than labeled.
+    pub fn predicted(&self) -> usize {
+        self.products - self.labeled
+    }
+}
+
+/// One product on the embedding map.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MapPoint {
+    pub id: usize,
+    pub x: f32,
+    pub y: f32,
+    pub type_index: usize,
+    pub brand: String,
+    pub name: String,
+}
+
+impl CollectionStats {
+    pub fn of(
+        catalog: &ExportedCatalog,
+        labels: &[String],
+        bundle_bytes: u64,
+        load_millis: f64,
+    ) -> Self {
+        let products = &catalog.products;
+        let mut types: BTreeMap<&str, GroupCount> = BTreeMap::new();
+        let mut brands: BTreeMap<&str, GroupCount> = BTreeMap::new();
+        let mut predicted_suits = vec![0; labels.len()];
+        let mut probability_sums = vec![0f64; labels.len()];
+        for entry in products {
+            let p = &entry.product;
+            let labeled = usize::from(p.skin_labels.is_some());
+            for (groups, name) in [(&mut types, &p.product_type), (&mut brands, &p.brand)] {
+                let group = groups.entry(name).or_insert_with(|| GroupCount {
+                    name: name.clone(),
+                    ..GroupCount::default()
+                });
+                group.products += 1;
+                group.labeled += labeled;
+            }
+            if p.skin_labels.is_none() {
+                for (label, probability) in entry.predicted.iter().enumerate().take(labels.len()) {
+                    predicted_suits[label] += usize::from(*probability >= PREDICTED_SUITABLE);
+                    probability_sums[label] += f64::from(*probability);
+                }
+            }
+        }
+        let unlabeled = products
+            .iter()
+            .filter(|e| e.product.skin_labels.is_none())
+            .count();
+        let product_types: Vec<String> = types.keys().map(|t| t.to_string()).collect();
+        let map = products
+            .iter()
+            .map(|entry| MapPoint {
+                id: entry.product.id,
+                x: entry.map[0],
+                y: entry.map[1],
+                type_index: product_types
+                    .iter()
+                    .position(|t| *t == entry.product.product_type)
+                    .unwrap_or(0),
+                brand: entry.product.brand.clone(),
+                name: entry.product.name.clone(),
+            })
+            .collect();
+        let most_first = |groups: BTreeMap<&str, GroupCount>| {
+            let mut groups: Vec<GroupCount> = groups.into_values().collect();
+            // Stable sort: equal counts stay alphabetical.
+            groups.sort_by_key(|g| std::cmp::Reverse(g.products));
+            groups
+        };
+        Self {
+            products: products.len(),
+            brands: brands.len(),
+            product_types,
+            labels: labels.to_vec(),
+            bundle_bytes,
+            load_millis,
+            labeled: products
+                .iter()
+                .filter(|e| e.product.skin_labels.is_some())
+                .count(),
+            by_type: most_first(types),
+            by_brand: most_first(brands),
+            predicted_mean: probability_sums
+                .iter()
+                .map(|sum| (sum / unlabeled.max(1) as f64) as f32)
+                .collect(),
+            predicted_suits,
+            map,
+        }
+    }
+}
+
+/// What a product holds of the ingredients the user avoids, for products
+/// no filter removed (similar products, the product view).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AvoidCheck {
+    /// One line per avoided term found, and one for terms that cannot be
+    /// checked, e.g. "Contains fragrance: parfum".
+    pub warnings: Vec<String>,
+    /// The ingredient list items caught (lower case), to mark in the list.
+    pub items: Vec<String>,
+}
+
+impl AvoidCheck {
+    pub fn of(avoid: &[String], product: &Product) -> Self {
+        let mut check = Self::default();
+        let mut unchecked = Vec::new();
+        for term in avoid.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+            match caught_by(term, product) {
+                None => unchecked.push(term),
+                Some(items) if items.is_empty() => {}
+                Some(items) => {
+                    check
+                        .warnings
+                        .push(format!("Contains {term}: {}", items.join(", ")));
+                    check.items.extend(items);
+                }
+            }
+        }
+        if !unchecked.is_empty() {
+            check.warnings.push(format!(
+                "Ingredients unknown: cannot check for {}",
+                unchecked.join(", ")
+            ));
+        }
+        check.items.dedup();
+        check
+    }
 }
 
 /// Why `other` is shown as similar to `base`: a shared type and the
@@ -266,11 +428,14 @@ pub struct ResultCard {
     /// Fit per skin type, in label order.
     pub fits: Vec<SkinFit>,
     pub explanation: Explanation,
+    /// The user's avoided ingredients in this product.
+    pub avoided: AvoidCheck,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use milih_bundle::ProductEntry;
 
     #[test]
     fn query_text_combines_text_filters_and_concerns() {
@@ -397,5 +562,85 @@ mod tests {
             ..Search::default()
         };
         assert_eq!(mixed.query_text(), "🌿 crème 敏感肌");
+    }
+
+    fn entry(id: usize, kind: &str, brand: &str, labeled: bool, predicted: f32) -> ProductEntry {
+        ProductEntry {
+            product: Product {
+                id,
+                product_type: kind.into(),
+                brand: brand.into(),
+                name: format!("P{id}"),
+                price: 10.0,
+                rating: 4.0,
+                ingredients: None,
+                skin_labels: labeled.then_some([true; 5]),
+            },
+            predicted: vec![predicted; 5],
+            map: [0.1 * id as f32, 0.5],
+        }
+    }
+
+    #[test]
+    fn collection_stats_count_types_brands_and_predicted_labels() {
+        let catalog = ExportedCatalog {
+            products: vec![
+                entry(0, "Moisturizer", "Zed", true, 0.2),
+                entry(1, "Cleanser", "Alba", false, 0.7),
+                entry(2, "Moisturizer", "Alba", false, 0.3),
+                entry(3, "Moisturizer", "Bee", true, 0.9),
+            ],
+        };
+        let labels: Vec<String> = SKIN_TYPES.iter().map(|s| s.to_string()).collect();
+        let stats = CollectionStats::of(&catalog, &labels, 100, 5.0);
+        assert_eq!(stats.products, 4);
+        assert_eq!(stats.labeled, 2);
+        assert_eq!(stats.product_types, ["Cleanser", "Moisturizer"]);
+        let moisturizers = &stats.by_type[0];
+        assert_eq!(
+            (
+                moisturizers.name.as_str(),
+                moisturizers.products,
+                moisturizers.predicted()
+            ),
+            ("Moisturizer", 3, 1)
+        );
+        let brands: Vec<(&str, usize)> = stats
+            .by_brand
+            .iter()
+            .map(|b| (b.name.as_str(), b.products))
+            .collect();
+        assert_eq!(brands, [("Alba", 2), ("Bee", 1), ("Zed", 1)]);
+        // Only unlabeled products count, at the 0.5 threshold.
+        assert_eq!(stats.predicted_suits, [1; 5]);
+        assert_eq!(stats.predicted_mean, [0.5; 5]);
+        assert_eq!(stats.map[2].type_index, 1);
+        assert_eq!((stats.map[2].x, stats.map[2].name.as_str()), (0.2, "P2"));
+    }
+
+    #[test]
+    fn avoid_checks_name_what_a_product_holds_and_what_cannot_be_checked() {
+        let mut product = entry(0, "Moisturizer", "B", true, 0.5).product;
+        let avoid = vec![
+            "fragrance".to_owned(),
+            " ".to_owned(),
+            "parabens".to_owned(),
+        ];
+        let unknown = AvoidCheck::of(&avoid, &product);
+        assert_eq!(
+            unknown.warnings,
+            ["Ingredients unknown: cannot check for fragrance, parabens"]
+        );
+        product.ingredients = Some("Water, Parfum, Methylparaben, Propylparaben".into());
+        let check = AvoidCheck::of(&avoid, &product);
+        assert_eq!(
+            check.warnings,
+            [
+                "Contains fragrance: parfum",
+                "Contains parabens: methylparaben, propylparaben"
+            ]
+        );
+        assert_eq!(check.items, ["parfum", "methylparaben", "propylparaben"]);
+        assert_eq!(AvoidCheck::of(&[], &product), AvoidCheck::default());
     }
 }

@@ -1,7 +1,7 @@
 //! The page's question as a URL query string, so that every search is a
 //! link that can be shared, bookmarked, and walked with back and forward.
 //!
-//! `?skin=Dry,Sensitive&type=Moisturizer&concern=acne&avoid=fragrance&min=20&max=60&rating=4&q=gentle`
+//! `?skin=Dry,Sensitive&type=Moisturizer&concern=acne&avoid=fragrance&min=20&max=60&rating=4&q=gentle&view=map`
 //! Unknown or malformed parameters are ignored: a hand-edited link still
 //! opens the page.
 
@@ -24,6 +24,48 @@ pub struct UrlState {
     pub text: String,
     /// The product whose detail view is open.
     pub product: Option<usize>,
+    /// How the results are shown.
+    pub view: View,
+}
+
+/// The page's ways of showing the collection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum View {
+    /// Ranked result cards.
+    #[default]
+    List,
+    /// The embedding map, results highlighted.
+    Map,
+    /// Counts by type and brand, labeled and predicted.
+    Overview,
+}
+
+impl View {
+    pub const ALL: [View; 3] = [View::List, View::Map, View::Overview];
+
+    /// The `view=` value in links (empty for the default).
+    pub fn key(self) -> &'static str {
+        match self {
+            View::List => "",
+            View::Map => "map",
+            View::Overview => "overview",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            View::List => "Results",
+            View::Map => "Map",
+            View::Overview => "Collection",
+        }
+    }
+
+    fn from_key(key: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|v| !v.key().is_empty() && v.key().eq_ignore_ascii_case(key.trim()))
+            .unwrap_or_default()
+    }
 }
 
 /// Longest value read from a link (longer ones are cut).
@@ -60,6 +102,7 @@ impl UrlState {
                 "rating" => state.min_rating = number(&value),
                 "q" => state.text = value,
                 "product" => state.product = value.trim().parse().ok(),
+                "view" => state.view = View::from_key(&value),
                 _ => {}
             }
         }
@@ -87,6 +130,7 @@ impl UrlState {
                 "product",
                 self.product.map(|p| p.to_string()).unwrap_or_default(),
             ),
+            ("view", self.view.key().to_owned()),
         ];
         let mut any = false;
         for (key, value) in pairs {
@@ -130,6 +174,7 @@ mod tests {
             min_rating: "4".into(),
             text: "gentle & calm? 敏感肌 #1".into(),
             product: Some(17),
+            view: View::Map,
         };
         let query = state.to_query();
         assert!(
@@ -152,6 +197,9 @@ mod tests {
         assert_eq!(state.min_rating, "4.5");
         assert_eq!(state.text, "%ZZ");
         assert_eq!(UrlState::from_query("product=x").product, None);
+        assert_eq!(UrlState::from_query("view=Overview").view, View::Overview);
+        assert_eq!(UrlState::from_query("view=list").view, View::List);
+        assert_eq!(UrlState::from_query("view=<b>").view, View::List);
         assert_eq!(UrlState::from_query(""), UrlState::default());
         let huge = format!("q={}", "a".repeat(100_000));
         assert_eq!(UrlState::from_query(&huge).text.len(), MAX_VALUE_CHARS);

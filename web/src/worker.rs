@@ -2,7 +2,8 @@
 //! and embedding requests from the page.
 
 use crate::protocol::{
-    similarity_reasons, CollectionStats, Explanation, Request, Response, ResultCard, Search,
+    similarity_reasons, AvoidCheck, CollectionStats, Explanation, Request, Response, ResultCard,
+    Search,
 };
 use milih_bundle::{files, Bundle, Manifest, ProductEntry};
 use milih_model::Engine;
@@ -73,21 +74,12 @@ pub fn start() {
 }
 
 fn stats(bundle: &Bundle, load_millis: f64) -> CollectionStats {
-    let products = &bundle.catalog.products;
-    let types: std::collections::BTreeSet<&str> = products
-        .iter()
-        .map(|p| p.product.product_type.as_str())
-        .collect();
-    let brands: std::collections::BTreeSet<&str> =
-        products.iter().map(|p| p.product.brand.as_str()).collect();
-    CollectionStats {
-        products: products.len(),
-        product_types: types.into_iter().map(str::to_owned).collect(),
-        brands: brands.len(),
-        labels: bundle.manifest.labels.clone(),
-        bundle_bytes: bundle.manifest.total_bytes(),
+    CollectionStats::of(
+        &bundle.catalog,
+        &bundle.manifest.labels,
+        bundle.manifest.total_bytes(),
         load_millis,
-    }
+    )
 }
 
 async fn load() -> Result<Loaded, String> {
@@ -221,9 +213,15 @@ fn handle(request: Request) {
             (Request::Search { id, search }, Some(loaded)) => {
                 (*id, search_products(*id, search, loaded))
             }
-            (Request::Similar { id, product, limit }, Some(loaded)) => {
-                (*id, similar_products(*id, *product, *limit, loaded))
-            }
+            (
+                Request::Similar {
+                    id,
+                    product,
+                    limit,
+                    avoid,
+                },
+                Some(loaded),
+            ) => (*id, similar_products(*id, *product, *limit, avoid, loaded)),
             (Request::Embed { id, text }, Some(loaded)) => {
                 let started = now();
                 let result = loaded
@@ -244,14 +242,24 @@ fn handle(request: Request) {
     });
 }
 
-fn card(entry: &ProductEntry, score: f32, explanation: Explanation) -> ResultCard {
+fn fits(entry: &ProductEntry) -> Vec<milih_rank::SkinFit> {
+    (0..entry.predicted.len())
+        .map(|l| skin_fit(&entry.product, &entry.predicted, l))
+        .collect()
+}
+
+fn card(
+    entry: &ProductEntry,
+    score: f32,
+    explanation: Explanation,
+    avoid: &[String],
+) -> ResultCard {
     ResultCard {
         product: entry.product.clone(),
         score,
         explanation,
-        fits: (0..entry.predicted.len())
-            .map(|l| skin_fit(&entry.product, &entry.predicted, l))
-            .collect(),
+        fits: fits(entry),
+        avoided: AvoidCheck::of(avoid, &entry.product),
     }
 }
 
@@ -260,6 +268,7 @@ fn similar_products(
     id: u64,
     product: usize,
     limit: usize,
+    avoid: &[String],
     loaded: &Loaded,
 ) -> Result<Response, String> {
     let started = now();
@@ -287,12 +296,13 @@ fn similar_products(
                     why,
                     matched: Vec::new(),
                 },
+                avoid,
             )
         })
         .collect();
     Ok(Response::Similar {
         id,
-        product: card(entry, 1.0, Explanation::default()),
+        product: card(entry, 1.0, Explanation::default(), avoid),
         results,
         millis: now() - started,
     })
@@ -331,15 +341,14 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
         .into_iter()
         .map(|hit| {
             let entry = &products[hit.index];
-            let fits: Vec<_> = (0..entry.predicted.len())
-                .map(|l| skin_fit(&entry.product, &entry.predicted, l))
-                .collect();
-            ResultCard {
-                product: entry.product.clone(),
-                score: hit.score,
-                explanation: search.explain(&entry.product, &fits),
-                fits,
-            }
+            // The avoid filter already removed products holding avoided
+            // ingredients; the check stays for the cards' consistency.
+            card(
+                entry,
+                hit.score,
+                search.explain(&entry.product, &fits(entry)),
+                &search.filter.avoid_ingredients,
+            )
         })
         .collect();
     Ok(Response::Results {

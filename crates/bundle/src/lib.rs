@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// Version of the bundle layout; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// File names inside a bundle directory.
 pub mod files {
@@ -140,12 +140,16 @@ pub fn sha256_hex(content: &[u8]) -> String {
 }
 
 /// A product as exported: the catalog record plus the model's skin-type
-/// probabilities (for every product, labeled or not).
+/// probabilities (for every product, labeled or not) and its place on the
+/// embedding map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductEntry {
     #[serde(flatten)]
     pub product: Product,
     pub predicted: Vec<f32>,
+    /// 2-D projection of the product's embedding, both coordinates in
+    /// [0, 1]: nearby points are products the model finds alike.
+    pub map: [f32; 2],
 }
 
 /// `catalog.json`.
@@ -257,6 +261,16 @@ impl Bundle {
                 manifest.labels.len()
             )));
         }
+        if let Some(p) = catalog
+            .products
+            .iter()
+            .find(|p| !p.map.iter().all(|v| (0.0..=1.0).contains(v)))
+        {
+            return Err(content_error(format!(
+                "product {} has map position {:?}, outside [0, 1]",
+                p.product.id, p.map
+            )));
+        }
         Ok(Self {
             manifest,
             config_json,
@@ -287,6 +301,7 @@ mod tests {
             products: vec![ProductEntry {
                 product,
                 predicted: vec![0.5; 5],
+                map: [0.5, 0.5],
             }],
         };
         let embeddings = EmbeddingMatrix {
@@ -385,5 +400,21 @@ mod tests {
             matches!(err, BundleError::Content { ref name, .. } if name == files::EMBEDDINGS),
             "{err}"
         );
+    }
+
+    #[test]
+    fn map_positions_outside_the_unit_square_are_named() {
+        let (mut manifest, mut contents) = sample();
+        let mut catalog: ExportedCatalog =
+            serde_json::from_slice(&contents[files::CATALOG]).unwrap();
+        catalog.products[0].map = [1.5, 0.2];
+        let bytes = serde_json::to_vec(&catalog).unwrap();
+        manifest.files.retain(|f| f.name != files::CATALOG);
+        manifest
+            .files
+            .push(FileEntry::describe(files::CATALOG, &bytes));
+        contents.insert(files::CATALOG.into(), bytes);
+        let err = Bundle::assemble(manifest, contents).err().unwrap();
+        assert!(err.to_string().contains("map position"), "{err}");
     }
 }

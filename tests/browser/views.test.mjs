@@ -1,0 +1,272 @@
+// The built site's views beyond the result list, and its quality bar: the
+// embedding map, the collection overview, avoided-ingredient warnings,
+// accessibility (axe-core, keyboard only), narrow screens and both colour
+// schemes. Screenshots of the main views land in MILIH_SCREENSHOTS.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { launchBrowser, openSite, screenshot, serveStatic } from './harness.mjs';
+
+const DIST = process.env.MILIH_DIST ?? 'dist';
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+let server;
+let context;
+let catalog;
+
+before(async () => {
+  server = await serveStatic(DIST);
+  context = await launchBrowser();
+  catalog = JSON.parse(await readFile(join(DIST, 'model', 'catalog.json'), 'utf8')).products;
+});
+
+after(async () => {
+  await context?.close();
+  await server?.close();
+});
+
+async function waitForSummary(page, fragment) {
+  await page.waitForFunction(
+    (f) => document.querySelector('.summary')?.textContent.includes(f),
+    fragment,
+    { timeout: 60_000 },
+  );
+}
+
+const FRAGRANCE = /fragrance|parfum/i;
+
+test('the embedding map draws every product by type, numbers the results, names a product on hover and opens it on click', async () => {
+  const { page, errors } = await openSite(context, `${server.url}?skin=Dry&type=Moisturizer&view=map`);
+  await page.setViewportSize({ width: 1280, height: 1000 });
+  await page.waitForSelector('.map .hit');
+  assert.equal(await page.getAttribute('button[data-view="Map"]', 'aria-pressed'), 'true');
+  assert.equal(await page.locator('.map .point').count(), catalog.length);
+  const fills = await page.$$eval('.map .point', (points) => [...new Set(points.map((p) => p.getAttribute('fill')))]);
+  const types = new Set(catalog.map((p) => p.product_type));
+  assert.equal(fills.length, types.size, `one colour per product type: ${fills}`);
+  assert.equal(await page.locator('.legend li').count(), types.size);
+  // Products of one type share a colour.
+  const fillOf = await page.$$eval('.map .point', (points) => points.map((p) => p.getAttribute('fill')));
+  for (const kind of types) {
+    const colours = new Set(catalog.filter((p) => p.product_type === kind).map((p) => fillOf[catalog.indexOf(p)]));
+    assert.equal(colours.size, 1, `${kind} drawn in ${[...colours]}`);
+  }
+  // The ten results are numbered, each on its product's point.
+  const hits = page.locator('.map .hit');
+  assert.equal(await hits.count(), 10);
+  for (const hit of await hits.all()) {
+    const id = Number(await hit.getAttribute('data-product-id'));
+    assert.equal(catalog[id].product_type, 'Moisturizer');
+  }
+  await screenshot(page, 'map');
+
+  // Hover names the product under the pointer.
+  const probe = 100;
+  await page.locator(`.map .point[data-index="${probe}"]`).dispatchEvent('mouseover');
+  const tip = await page.textContent('.map-tip');
+  assert.ok(tip.includes(catalog[probe].name), `${tip} names ${catalog[probe].name}`);
+  // A click opens that product, and back returns to the map.
+  await page.locator(`.map .point[data-index="${probe}"]`).dispatchEvent('click');
+  await page.waitForSelector('.cards.similar .card');
+  assert.equal(await page.getAttribute('.cards.product .card', 'data-product-id'), String(catalog[probe].id));
+  assert.match(page.url(), new RegExp(`product=${catalog[probe].id}&view=map$`));
+  await page.click('button.back');
+  await page.waitForSelector('.map .hit');
+  // A real pointer click on result 1 opens the first result.
+  const firstId = await hits.first().getAttribute('data-product-id');
+  await hits.first().click();
+  await page.waitForSelector('.cards.similar .card');
+  assert.equal(await page.getAttribute('.cards.product .card', 'data-product-id'), firstId);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the collection overview counts products by type and brand, retailer-labeled and predicted', async () => {
+  const { page, errors } = await openSite(context, `${server.url}?view=overview`);
+  await page.setViewportSize({ width: 1280, height: 1000 });
+  await page.waitForSelector('.overview table.by-type');
+  const labeled = catalog.filter((p) => p.skin_labels !== null).length;
+  const predicted = catalog.length - labeled;
+  assert.equal(labeled, 1001);
+  assert.match(await page.textContent('[data-stat="labeled"]'), new RegExp(`^${labeled} have skin types labeled`));
+  assert.match(await page.textContent('[data-stat="predicted"]'), new RegExp(`^${predicted} \\(32%\\) have none`));
+  const rows = await page.$$eval('table.by-type tbody tr', (trs) =>
+    trs.map((tr) => [...tr.children].slice(0, 4).map((c) => c.textContent)));
+  const expected = new Map();
+  for (const p of catalog) {
+    const e = expected.get(p.product_type) ?? [0, 0];
+    e[0] += 1;
+    if (p.skin_labels !== null) e[1] += 1;
+    expected.set(p.product_type, e);
+  }
+  assert.equal(rows.length, expected.size);
+  for (const [name, products, labeledCount, predictedCount] of rows) {
+    const [n, l] = expected.get(name);
+    assert.deepEqual([Number(products), Number(labeledCount), Number(predictedCount)], [n, l, n - l], name);
+  }
+  // Most products first.
+  const counts = rows.map((r) => Number(r[1]));
+  assert.deepEqual(counts, [...counts].sort((a, b) => b - a));
+  const brands = await page.$$eval('table.by-brand tbody tr', (trs) =>
+    trs.map((tr) => [tr.children[0].textContent, Number(tr.children[1].textContent)]));
+  assert.equal(brands.length, 20);
+  const byBrand = new Map();
+  for (const p of catalog) byBrand.set(p.brand, (byBrand.get(p.brand) ?? 0) + 1);
+  for (const [brand, n] of brands) assert.equal(byBrand.get(brand), n, brand);
+  assert.equal(brands[0][1], Math.max(...byBrand.values()));
+  // Predicted skin types: one row per label, counting unlabeled products only.
+  const skins = await page.$$eval('table.by-skin tbody tr', (trs) => trs.map((tr) => tr.children[1].textContent));
+  assert.equal(skins.length, 5);
+  const dry = catalog.filter((p) => p.skin_labels === null && p.predicted[1] >= 0.5).length;
+  assert.match(skins[1], new RegExp(`^${dry} \\(`));
+  await screenshot(page, 'collection');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('products holding avoided ingredients carry warnings where no filter removed them', async () => {
+  const scented = catalog.find((p) => p.ingredients && FRAGRANCE.test(p.ingredients));
+  const { page, errors } = await openSite(context, `${server.url}?avoid=fragrance&product=${scented.id}`);
+  await page.waitForSelector('.cards.similar .card');
+  const main = page.locator('.cards.product .card');
+  assert.match(await main.locator('.warnings').textContent(), /Contains fragrance: .*(fragrance|parfum)/i);
+  // The product's own ingredients are unfolded.
+  assert.notEqual(await main.locator('details.ingredients').getAttribute('open'), null);
+  assert.equal(await main.locator('.score, .why, .similar-link').count(), 0);
+  const avoided = await main.locator('mark.avoided').allTextContents();
+  assert.ok(avoided.length > 0 && avoided.every((m) => FRAGRANCE.test(m)), avoided.join(', '));
+  // Every neighbour's warning agrees with its ingredient list.
+  for (const card of await page.locator('.cards.similar .card').all()) {
+    const product = catalog[Number(await card.getAttribute('data-product-id'))];
+    const warnings = (await card.locator('.warnings li').allTextContents()).join(' | ');
+    if (product.ingredients === null) {
+      assert.match(warnings, /Ingredients unknown: cannot check for fragrance/);
+    } else if (FRAGRANCE.test(product.ingredients)) {
+      assert.match(warnings, /Contains fragrance/);
+    } else {
+      assert.equal(warnings, '', product.name);
+    }
+  }
+  await screenshot(page, 'product-with-warnings');
+  // In search results the avoid filter has already removed them.
+  await page.click('button.back');
+  await page.locator('input[name="type"][value="Moisturizer"]').check();
+  await waitForSummary(page, 'without fragrance');
+  assert.equal(await page.locator('.results .card').count(), 10);
+  assert.equal(await page.locator('.results .warnings').count(), 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+/** axe-core's violations on the current page, one line each. */
+async function axeViolations(page) {
+  await page.addScriptTag({ path: AXE });
+  return page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+  });
+}
+
+test('axe-core reports no violations in any view, in light and dark colour schemes', async () => {
+  const scented = catalog.find((p) => p.ingredients && FRAGRANCE.test(p.ingredients));
+  const views = [
+    ['start', '', '.hint'],
+    ['results', '?skin=Dry&type=Moisturizer&concern=acne', '.results .card'],
+    ['product', `?avoid=fragrance&product=${scented.id}`, '.cards.similar .card'],
+    ['map', '?skin=Oily&view=map', '.map .hit'],
+    ['collection', '?view=overview', '.overview table'],
+  ];
+  const found = [];
+  for (const scheme of ['light', 'dark']) {
+    for (const [name, query, ready] of views) {
+      const { page } = await openSite(context, `${server.url}${query}`);
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.waitForSelector(ready);
+      // Unfold one ingredient list so that its marks are checked too.
+      const details = page.locator('details.ingredients:not([open])').first();
+      if (await details.count()) await details.locator('summary').click();
+      for (const v of await axeViolations(page)) found.push(`${name}/${scheme}: ${v}`);
+      if (name === 'results') await screenshot(page, `results-${scheme}`);
+      await page.close();
+    }
+  }
+  assert.deepEqual(found, []);
+});
+
+/** Presses Tab until the focused element matches `selector`. */
+async function tabTo(page, selector, limit = 400) {
+  for (let i = 0; i < limit; i += 1) {
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
+    await page.keyboard.press('Tab');
+  }
+  throw new Error(`Tab never reached ${selector}`);
+}
+
+test('keyboard only: filters, free text, a product view, the way back, and the map', async () => {
+  const { page, errors } = await openSite(context, server.url);
+  await tabTo(page, 'input[name="skin"][value="Dry"]');
+  await page.keyboard.press('Space');
+  await waitForSummary(page, 'skincare for dry skin');
+  await tabTo(page, 'input[name="type"][value="Moisturizer"]');
+  await page.keyboard.press('Space');
+  await waitForSummary(page, 'moisturizer for dry skin');
+  await tabTo(page, '#query');
+  await page.keyboard.type('rich night cream');
+  await waitForSummary(page, 'rich night cream | moisturizer for dry skin');
+  // Focus is shown.
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none');
+  await tabTo(page, '.results .card button.similar-link');
+  const id = await page.evaluate(() => document.activeElement.closest('.card').dataset.productId);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.cards.similar .card');
+  assert.equal(await page.getAttribute('.cards.product .card', 'data-product-id'), id);
+  await tabTo(page, 'button.back');
+  await page.keyboard.press('Enter');
+  await waitForSummary(page, 'rich night cream | moisturizer for dry skin');
+  await tabTo(page, 'button[data-view="Map"]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.map .hit');
+  await tabTo(page, '.map .hit');
+  const hitId = await page.evaluate(() => document.activeElement.dataset.productId);
+  // Focusing a result on the map names it, as hovering does.
+  assert.ok((await page.textContent('.map-tip')).includes(catalog[Number(hitId)].name));
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.cards.similar .card');
+  assert.equal(await page.getAttribute('.cards.product .card', 'data-product-id'), hitId);
+  await tabTo(page, 'button[data-view="Collection"]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.overview table');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('from 360 px wide, no view scrolls sideways', async () => {
+  const scented = catalog.find((p) => p.ingredients && FRAGRANCE.test(p.ingredients));
+  const views = [
+    ['results', '?skin=Dry&type=Moisturizer&concern=acne&avoid=fragrance&min=10&max=80', '.results .card'],
+    ['product', `?avoid=fragrance&product=${scented.id}`, '.cards.similar .card'],
+    ['map', '?skin=Oily&view=map', '.map .hit'],
+    ['collection', '?view=overview', '.overview table'],
+  ];
+  for (const [name, query, ready] of views) {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 360, height: 780 });
+    await page.goto(`${server.url}${query}`);
+    await page.waitForSelector(ready, { timeout: 180_000 });
+    const details = page.locator('details.ingredients:not([open])').first();
+    if (await details.count()) await details.locator('summary').click();
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `${name} is ${width} px wide at 360 px`);
+    if (name === 'results') {
+      await screenshot(page, 'mobile-360-results');
+      await page.locator('.results').scrollIntoViewIfNeeded();
+      await screenshot(page, 'mobile-360-cards');
+    }
+    if (name === 'map') await screenshot(page, 'mobile-360-map');
+    await page.close();
+  }
+});
