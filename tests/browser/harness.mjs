@@ -14,10 +14,16 @@ const TYPES = {
   '.json': 'application/json',
 };
 
-/** Serves `root` like any static host: files only, no rewrites. */
-export async function serveStatic(root) {
+/**
+ * Serves `root` like any static host: files only, no rewrites. `delayMs`
+ * holds back every file under `model/`, as a slow network would.
+ */
+export async function serveStatic(root, { delayMs = 0 } = {}) {
   const server = createServer(async (req, res) => {
     try {
+      if (delayMs > 0 && req.url.includes('/model/')) {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
       let path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
       if (path.includes('..')) throw new Error('outside root');
       let file = join(root, path);

@@ -451,6 +451,8 @@ fn Results(
             {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             // An empty query (nothing chosen yet) is answered like no search at all.
             {move || match outcome.get().filter(|o| !o.query_text.is_empty()) {
+                _ if matches!(status.get(), Status::Failed(_)) => ().into_any(),
+                None if !matches!(status.get(), Status::Ready(_)) => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
                 None => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
                 Some(o) if o.results.is_empty() => view! { <p class="empty">"No product matches all of these filters. Try removing one."</p> }.into_any(),
                 Some(o) => {
