@@ -29,6 +29,13 @@ step "hostile fixture bundle (catalog text with markup and script)"
 cargo run -q -p milih-trainer -- index --bundle public/model \
   --catalog tests/fixtures/hostile-catalog.csv --out target/hostile-model
 
+step "a second deployment of the site (another bundle) for the update test"
+rm -rf target/site-v2
+cp -r dist target/site-v2
+rm -rf target/site-v2/model
+cp -r target/hostile-model target/site-v2/model
+cargo run -q -p milih-site -- finish target/site-v2
+
 step "native embeddings for the parity test"
 mkdir -p target/parity
 cargo run -q -p milih-trainer -- embed --bundle public/model \

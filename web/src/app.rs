@@ -1,6 +1,7 @@
 //! The page: filters and free text in, ranked product cards out. All model
 //! work is sent to the worker; this side only renders.
 
+use crate::offline::{self, Availability};
 use crate::protocol::{CollectionStats, MapPoint, Request, Response, ResultCard, Search};
 use crate::url_state::{UrlState, View};
 use leptos::prelude::*;
@@ -152,14 +153,43 @@ fn App() -> impl IntoView {
 
     let similar = RwSignal::new(None::<SimilarOutcome>);
     let latest_similar = RwSignal::new(0u64);
-    start_worker(
-        status,
-        outcome,
-        request_error,
-        latest_search,
-        similar,
-        latest_similar,
-    );
+    let availability = RwSignal::new(None::<Availability>);
+    let update_ready = RwSignal::new(false);
+    let online = RwSignal::new(true);
+    offline::watch_connectivity(move |now| online.set(now));
+    // The model starts once the site is stored for offline use (on a first
+    // visit the service worker downloads it; the model then reads the cache).
+    offline::register(offline::Events {
+        progress: Box::new(move |loaded, total| {
+            if matches!(
+                status.get_untracked(),
+                Status::Starting | Status::Loading { .. }
+            ) {
+                status.set(Status::Loading {
+                    loaded,
+                    total,
+                    stage: "saving Milih for offline use".into(),
+                });
+            }
+        }),
+        start_model: Box::new(move |now| {
+            availability.set(Some(now));
+            start_worker(
+                status,
+                outcome,
+                request_error,
+                latest_search,
+                similar,
+                latest_similar,
+            );
+        }),
+        update_ready: Box::new(move || update_ready.set(true)),
+        download_failed: Box::new(move |message| {
+            status.set(Status::Failed(format!(
+                "downloading the model again failed: {message}"
+            )))
+        }),
+    });
 
     // The detail view asks the worker for the product's neighbours.
     Effect::new(move |_| {
@@ -228,9 +258,23 @@ fn App() -> impl IntoView {
             <header>
                 <h1>"Milih"</h1>
                 <p class="tagline">"Skincare picks from product ingredients, computed privately in your browser."</p>
+                {move || (!online.get()).then(|| view! {
+                    <p class="connectivity" role="status">
+                        {match availability.get() {
+                            Some(Availability::Offline) => "You are offline. Milih keeps working from its saved copy.",
+                            _ => "You are offline.",
+                        }}
+                    </p>
+                })}
+                {move || update_ready.get().then(|| view! {
+                    <p class="update-banner" role="status">
+                        "A new version of Milih is ready. "
+                        <button type="button" class="use-update" on:click=move |_| offline::use_update()>"Use it now"</button>
+                    </p>
+                })}
             </header>
             <main>
-                <StatusPanel status=status />
+                <StatusPanel status=status availability=availability />
                 <form class="filters" on:submit=|ev| ev.prevent_default()>
                     <fieldset>
                         <legend>"Skin type"</legend>
@@ -391,7 +435,10 @@ fn toggle<T: PartialEq + Clone + Send + Sync + 'static>(set: RwSignal<Vec<T>>, i
 }
 
 #[component]
-fn StatusPanel(status: RwSignal<Status>) -> impl IntoView {
+fn StatusPanel(
+    status: RwSignal<Status>,
+    availability: RwSignal<Option<Availability>>,
+) -> impl IntoView {
     move || {
         match status.get() {
         Status::Starting => view! {
@@ -413,7 +460,11 @@ fn StatusPanel(status: RwSignal<Status>) -> impl IntoView {
             <section class="status error" role="alert">
                 <h2>"Milih could not start"</h2>
                 <p class="error-message">{message}</p>
-                <p>"Reload the page to try again. If it keeps failing, the site's model files are damaged."</p>
+                <p>"Milih shows no results from a damaged model. Download it again; if that keeps failing, the site's own files are damaged."</p>
+                <button type="button" class="download-again" on:click=move |_| {
+                    status.set(Status::Loading { loaded: 0, total: 0, stage: "downloading the model again".into() });
+                    offline::download_again();
+                }>"Download the model again"</button>
             </section>
         }
         .into_any(),
@@ -424,6 +475,11 @@ fn StatusPanel(status: RwSignal<Status>) -> impl IntoView {
                     " · "<span data-stat="types">{stats.product_types.len()}" types"</span>
                     " · "<span data-stat="brands">{stats.brands}" brands"</span>
                     <span class="hint">{format!(" · model ready in {:.1} s ({:.1} MB)", stats.load_millis / 1000.0, mb(stats.bundle_bytes))}</span>
+                    {match availability.get() {
+                        Some(Availability::Offline) => view! { <span class="hint" data-offline="ready">" · works offline"</span> }.into_any(),
+                        Some(Availability::OnlineOnly(why)) => view! { <span class="hint" data-offline="unavailable" title=why>" · online only"</span> }.into_any(),
+                        None => ().into_any(),
+                    }}
                 </p>
             </section>
         }
@@ -731,13 +787,12 @@ fn EmbeddingMap(
                 .and_then(|i| tip_points.get(i).cloned())
                 .map(|p| {
                     let (x, y) = map_xy(&p);
-                    let style = format!(
-                        "left: {:.2}%; top: {:.2}%",
-                        x / MAP_SIZE * 100.0,
-                        y / MAP_SIZE * 100.0
-                    );
+                    // Styles are set through the CSSOM (`style:`), which the
+                    // Content-Security-Policy allows; style attributes it blocks.
+                    let left = format!("{:.2}%", x / MAP_SIZE * 100.0);
+                    let top = format!("{:.2}%", y / MAP_SIZE * 100.0);
                     view! {
-                        <div class="map-tip" style=style role="status">
+                        <div class="map-tip" style:left=left style:top=top role="status">
                             <span class="brand">{p.brand}</span>" "<strong>{p.name}</strong>
                         </div>
                     }
@@ -748,7 +803,7 @@ fn EmbeddingMap(
         let legend = stats.by_type.iter().map(|group| {
             let index = stats.product_types.iter().position(|t| *t == group.name).unwrap_or(0);
             view! {
-                <li><span class="swatch" style=format!("background: {}", type_colour(index)) aria-hidden="true"></span>
+                <li><span class="swatch" style:background-color=type_colour(index) aria-hidden="true"></span>
                     {format!("{} ({})", group.name, group.products)}</li>
             }
         }).collect_view();
@@ -797,8 +852,8 @@ fn Overview(status: RwSignal<Status>) -> impl IntoView {
             let predicted = 100.0 * group.predicted() as f64 / largest as f64;
             view! {
                 <span class="bar" aria-hidden="true">
-                    <span class="labeled" style=format!("width: {labeled:.1}%")></span>
-                    <span class="predicted" style=format!("width: {predicted:.1}%")></span>
+                    <span class="labeled" style:width=format!("{labeled:.1}%")></span>
+                    <span class="predicted" style:width=format!("{predicted:.1}%")></span>
                 </span>
             }
         };

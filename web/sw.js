@@ -1,0 +1,121 @@
+// Milih's service worker: keeps the whole site (page, wasm, model bundle)
+// in the browser so that it works offline after the first visit.
+//
+// Each deployment has its own service worker: the build (`milih-site
+// finish`) writes the deployment's file list, with sizes and SHA-256, into
+// the PRECACHE line below, so any changed file changes this script and the
+// browser installs the new deployment beside the old one.
+//
+// - install: every file is downloaded, checked against its SHA-256 and
+//   stored in the cache `milih-<version>`; one bad file fails the install
+//   and the running version stays. Files already stored by an interrupted
+//   install are checked and kept.
+// - the new version waits until the page asks for it ("Use it now"), so a
+//   page never runs on files of two versions.
+// - activate: every other `milih-` cache is deleted, open pages are taken
+//   over (and reload themselves).
+// - fetch: files of the list come from this version's cache only; anything
+//   else goes to the network untouched.
+'use strict';
+
+const PRECACHE = null;
+const CACHE_PREFIX = 'milih-';
+
+const cacheName = () => `${CACHE_PREFIX}${PRECACHE.version}`;
+const urlOf = (path) => new URL(path, self.registration.scope).href;
+const listed = new Set(PRECACHE.files.map((f) => f.path));
+
+async function sha256Hex(buffer) {
+  const digest = await crypto.subtle.digest('SHA-256', buffer);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function tellPages(message) {
+  const pages = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  for (const page of pages) page.postMessage(message);
+}
+
+async function matches(file, buffer) {
+  return buffer.byteLength === file.bytes && (await sha256Hex(buffer)) === file.sha256;
+}
+
+// Downloads the files of this version into its cache, checking each one.
+// With `again`, stored files are downloaded anew (the recovery path).
+async function store({ again }) {
+  const cache = await caches.open(cacheName());
+  const total = PRECACHE.files.reduce((sum, f) => sum + f.bytes, 0);
+  let done = 0;
+  for (const file of PRECACHE.files) {
+    const url = urlOf(file.path);
+    const kept = again ? undefined : await cache.match(url);
+    if (!kept || !(await matches(file, await kept.clone().arrayBuffer()))) {
+      const response = await fetch(url, { cache: 'no-store' });
+      if (!response.ok) {
+        throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
+      }
+      const body = await response.arrayBuffer();
+      if (!(await matches(file, body))) {
+        throw new Error(
+          `\`${file.path}\` on the server does not match this version's SHA-256: ` +
+            'the deployment is incomplete or the file is damaged',
+        );
+      }
+      const headers = { 'content-type': response.headers.get('content-type') ?? 'application/octet-stream' };
+      await cache.put(url, new Response(body, { headers }));
+    }
+    done += file.bytes;
+    await tellPages({ kind: 'sw-progress', version: PRECACHE.version, loaded: done, total });
+  }
+}
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    store({ again: false }).catch(async (error) => {
+      await tellPages({ kind: 'sw-failed', version: PRECACHE.version, message: String(error.message ?? error) });
+      throw error;
+    }),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const name of await caches.keys()) {
+        if (name.startsWith(CACHE_PREFIX) && name !== cacheName()) await caches.delete(name);
+      }
+      await self.clients.claim();
+    })(),
+  );
+});
+
+self.addEventListener('message', (event) => {
+  const kind = event.data?.kind;
+  if (kind === 'activate') {
+    self.skipWaiting();
+  } else if (kind === 'refetch') {
+    event.waitUntil(
+      store({ again: true }).then(
+        () => event.source?.postMessage({ kind: 'refetched', ok: true, message: '' }),
+        (error) => event.source?.postMessage({ kind: 'refetched', ok: false, message: String(error.message ?? error) }),
+      ),
+    );
+  }
+});
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  if (request.method !== 'GET') return;
+  const url = new URL(request.url);
+  const scope = new URL(self.registration.scope);
+  if (url.origin !== scope.origin || !url.pathname.startsWith(scope.pathname)) return;
+  let path = url.pathname.slice(scope.pathname.length);
+  // The page itself, whatever its query string (the URL holds the search).
+  if (request.mode === 'navigate' && path === '') path = 'index.html';
+  if (!listed.has(path)) return;
+  event.respondWith(
+    (async () => {
+      const cache = await caches.open(cacheName());
+      return (await cache.match(urlOf(path))) ?? fetch(request);
+    })(),
+  );
+});
