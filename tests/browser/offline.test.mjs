@@ -65,6 +65,16 @@ async function waitForOfflineCopy(page) {
   assert.ok(await page.evaluate(() => navigator.serviceWorker.controller !== null));
 }
 
+/** Serves `root`, opens the site and waits until it is stored offline. */
+async function openStoredSite(root) {
+  const server = await serveStatic(root);
+  const page = await newPage();
+  await page.goto(server.url);
+  assert.equal(await waitForState(page), 'ready');
+  await waitForOfflineCopy(page);
+  return { server, page };
+}
+
 async function cacheContents(page) {
   return page.evaluate(async () => {
     const out = {};
@@ -138,12 +148,8 @@ test('served under /milih/ it works online and offline', async () => {
 });
 
 test('a new deployment is stored completely, offered, then used alone with only its files cached', async () => {
-  const server = await serveStatic(DIST);
-  const page = await newPage();
+  const { server, page } = await openStoredSite(DIST);
   try {
-    await page.goto(server.url);
-    assert.equal(await waitForState(page), 'ready');
-    await waitForOfflineCopy(page);
     assert.match(await page.textContent('[data-stat="products"]'), /^1472 products/);
 
     // Deploy: the server now has the other version. The running page keeps
@@ -222,12 +228,8 @@ test('a damaged model file gives the error state, then recovers without clearing
 });
 
 test('installable: a valid manifest with icons, a controlling service worker, a strict policy', async () => {
-  const server = await serveStatic(DIST);
-  const page = await newPage();
+  const { server, page } = await openStoredSite(DIST);
   try {
-    await page.goto(server.url);
-    assert.equal(await waitForState(page), 'ready');
-    await waitForOfflineCopy(page);
     const manifest = await page.evaluate(async () => {
       const href = document.querySelector('link[rel="manifest"]').href;
       const json = await (await fetch(href)).json();
