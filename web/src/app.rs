@@ -994,6 +994,17 @@ fn start_worker(
                         .unwrap_or(JsValue::NULL),
                 );
             }
+            Response::Bench { id, millis, tokens } => {
+                let answer = js_sys::Object::new();
+                let times: js_sys::Array = millis.iter().map(|&m| JsValue::from_f64(m)).collect();
+                let _ = js_sys::Reflect::set(&answer, &"millis".into(), &times);
+                let _ = js_sys::Reflect::set(
+                    &answer,
+                    &"tokens".into(),
+                    &JsValue::from_f64(tokens as f64),
+                );
+                resolve_embed(id, &answer);
+            }
             Response::RequestFailed { id, message } => {
                 if id == latest_search.get_untracked() || id == latest_similar.get_untracked() {
                     request_error.set(Some(message.clone()));
@@ -1027,15 +1038,40 @@ fn resolve_embed(id: u64, value: &JsValue) {
 /// benchmarks use.
 fn expose_embed() {
     let embed = Closure::<dyn Fn(String) -> js_sys::Promise>::new(|text: String| {
-        let id = next_id();
-        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-            PENDING_EMBEDS.with(|p| p.borrow_mut().insert(id, resolve));
-        });
-        post(&Request::Embed { id, text });
-        promise
+        ask(|id| Request::Embed { id, text })
     });
     if let Some(window) = web_sys::window() {
         let _ = js_sys::Reflect::set(&window, &"milihEmbed".into(), embed.as_ref());
     }
     embed.forget();
+    // Benchmark hooks: `benchEmbed(text)` resolves to `{ millis: [worker
+    // time of one whole query], tokens }`; `benchRank(products, repeats)` to
+    // `{ millis: [one per repeat] }`.
+    let bench_embed = Closure::<dyn Fn(String) -> js_sys::Promise>::new(|text: String| {
+        ask(|id| Request::BenchQuery { id, text })
+    });
+    let bench_rank =
+        Closure::<dyn Fn(u32, u32) -> js_sys::Promise>::new(|products: u32, repeats: u32| {
+            ask(|id| Request::BenchRank {
+                id,
+                products: products as usize,
+                repeats: repeats as usize,
+            })
+        });
+    if let Some(window) = web_sys::window() {
+        let _ = js_sys::Reflect::set(&window, &"benchEmbed".into(), bench_embed.as_ref());
+        let _ = js_sys::Reflect::set(&window, &"benchRank".into(), bench_rank.as_ref());
+    }
+    bench_embed.forget();
+    bench_rank.forget();
+}
+
+/// Posts a request and returns a promise of its answer.
+fn ask(request: impl FnOnce(u64) -> Request) -> js_sys::Promise {
+    let id = next_id();
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        PENDING_EMBEDS.with(|p| p.borrow_mut().insert(id, resolve));
+    });
+    post(&request(id));
+    promise
 }

@@ -31,6 +31,19 @@ pub enum Request {
         id: u64,
         text: String,
     },
+    /// Benchmark: a whole query (tokenize, encode, both heads, rank the
+    /// catalog), timed in the worker.
+    BenchQuery {
+        id: u64,
+        text: String,
+    },
+    /// Benchmark: top-10 over `products` synthetic unit vectors of the
+    /// model's dimension, `repeats` times.
+    BenchRank {
+        id: u64,
+        products: usize,
+        repeats: usize,
+    },
 }
 
 /// Worker → page.
@@ -71,6 +84,13 @@ pub enum Response {
         embedding: Vec<f32>,
         probabilities: Vec<f32>,
         millis: f64,
+    },
+    /// The answer to [`Request::BenchQuery`] and [`Request::BenchRank`]:
+    /// worker-side times in milliseconds, and the query's token count.
+    Bench {
+        id: u64,
+        millis: Vec<f64>,
+        tokens: usize,
     },
     RequestFailed {
         id: u64,

@@ -207,7 +207,9 @@ fn handle(request: Request) {
             (
                 Request::Search { id, .. }
                 | Request::Similar { id, .. }
-                | Request::Embed { id, .. },
+                | Request::Embed { id, .. }
+                | Request::BenchQuery { id, .. }
+                | Request::BenchRank { id, .. },
                 None,
             ) => (*id, Err("the model is not loaded".to_owned())),
             (Request::Search { id, search }, Some(loaded)) => {
@@ -222,6 +224,17 @@ fn handle(request: Request) {
                 },
                 Some(loaded),
             ) => (*id, similar_products(*id, *product, *limit, avoid, loaded)),
+            (Request::BenchQuery { id, text }, Some(loaded)) => {
+                (*id, bench_query(*id, text, loaded))
+            }
+            (
+                Request::BenchRank {
+                    id,
+                    products,
+                    repeats,
+                },
+                Some(loaded),
+            ) => (*id, bench_rank(*id, *products, *repeats, loaded)),
             (Request::Embed { id, text }, Some(loaded)) => {
                 let started = now();
                 let result = loaded
@@ -357,5 +370,86 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
         filters: search.filter_summary(),
         results,
         millis: now() - started,
+    })
+}
+
+/// Everything a search does for `text`, with both heads: tokenize, encode,
+/// classify and embed, rank the whole catalog.
+fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Response, String> {
+    let started = now();
+    let tokens = loaded
+        .engine
+        .encoder()
+        .windows(text, 1)
+        .map_err(|e| e.to_string())?
+        .first()
+        .map_or(0, Vec::len);
+    let prediction = loaded
+        .engine
+        .predict(&[text], 1)
+        .map_err(|e| e.to_string())?
+        .pop()
+        .ok_or("no prediction")?;
+    let embeddings = &loaded.bundle.embeddings;
+    let hits = top_k(
+        &prediction.embedding,
+        &embeddings.data,
+        embeddings.dim,
+        10,
+        |_| true,
+    );
+    std::hint::black_box(hits);
+    Ok(Response::Bench {
+        id,
+        millis: vec![now() - started],
+        tokens,
+    })
+}
+
+/// Ranks `products` synthetic unit vectors (a fixed pseudo-random sequence)
+/// against one of them, `repeats` times.
+fn bench_rank(
+    id: u64,
+    products: usize,
+    repeats: usize,
+    loaded: &Loaded,
+) -> Result<Response, String> {
+    const MAX_PRODUCTS: usize = 200_000;
+    if products == 0 || products > MAX_PRODUCTS {
+        return Err(format!(
+            "benchmark size must be 1 to {MAX_PRODUCTS} products"
+        ));
+    }
+    let dim = loaded.bundle.embeddings.dim;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut data: Vec<f32> = (0..products * dim)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    for row in data.chunks_mut(dim) {
+        let norm = row
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+            .sqrt()
+            .max(f32::MIN_POSITIVE);
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+    let query = data[..dim].to_vec();
+    let millis = (0..repeats.clamp(1, 1_000))
+        .map(|_| {
+            let started = now();
+            std::hint::black_box(top_k(&query, &data, dim, 10, |_| true));
+            now() - started
+        })
+        .collect();
+    Ok(Response::Bench {
+        id,
+        millis,
+        tokens: 0,
     })
 }

@@ -1,0 +1,188 @@
+// Milih vs transformers.js in headless Chromium, side by side in one run:
+// cold load to the first embedding (time and bytes), warm queries of 32
+// and 9 tokens (median and p95), renderer peak memory, and ranking 100,000
+// synthetic products. Prints one JSON object and a table of ratios.
+//
+//   node bench/browser/run.mjs [--milih dist] [--runs 30] [--out FILE]
+//
+// The anchor page (transformers.html) needs `npm install --ignore-scripts`
+// here and the int8 model in models/ (scripts/bench.sh sets both up).
+import { chromium } from 'playwright-core';
+import { createServer } from 'node:http';
+import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
+);
+const MILIH = args.milih ?? 'dist';
+const RUNS = Number(args.runs ?? 30);
+const OUT = args.out ?? 'target/bench/browser.json';
+
+// 32 and 9 tokens with the MiniLM WordPiece tokenizer, [CLS] and [SEP] included.
+const TEXT_32 = 'a gentle hydrating night cream for dry and sensitive skin with ceramides, squalane and niacinamide, without fragrance or parabens';
+const TEXT_9 = 'gentle cleanser for oily skin';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.css': 'text/css',
+  '.json': 'application/json',
+  '.webmanifest': 'application/manifest+json',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+/** A plain static server that counts the bytes it sends. */
+async function serve(root) {
+  const counters = { bytes: 0 };
+  const server = createServer(async (req, res) => {
+    try {
+      const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
+      if (path.includes('..')) throw new Error('outside root');
+      let file = join(root, path);
+      if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.end(body);
+      counters.bytes += body.length;
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    counters,
+    close: () => new Promise((r) => { server.close(r); server.closeAllConnections(); }),
+  };
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const p95 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]; };
+const round = (x, digits = 1) => Number(x.toFixed(digits));
+
+/** Peak resident memory (VmHWM) of the browser's renderer processes, MiB. */
+async function rendererPeakMiB(browser) {
+  const cdp = await browser.newBrowserCDPSession();
+  const { processInfo } = await cdp.send('SystemInfo.getProcessInfo');
+  let peak = 0;
+  for (const p of processInfo.filter((p) => p.type === 'renderer')) {
+    try {
+      const status = await readFile(`/proc/${p.id}/status`, 'utf8');
+      const kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      peak = Math.max(peak, kib / 1024);
+    } catch { /* the process has ended */ }
+  }
+  return round(peak);
+}
+
+async function warm(page, text) {
+  const once = () => page.evaluate(async (t) => {
+    const t0 = performance.now();
+    const r = await window.benchEmbed(t);
+    return { inner: r.millis[0], roundTrip: performance.now() - t0, tokens: r.tokens };
+  }, text);
+  for (let i = 0; i < 5; i += 1) await once();
+  const runs = [];
+  for (let i = 0; i < RUNS; i += 1) runs.push(await once());
+  return {
+    tokens: runs[0].tokens,
+    median_ms: round(median(runs.map((r) => r.roundTrip))),
+    p95_ms: round(p95(runs.map((r) => r.roundTrip))),
+    inner_median_ms: round(median(runs.map((r) => r.inner))),
+  };
+}
+
+/** Brute-force top-10 over 100,000 × 384 f32 vectors in plain JS (the anchor of goal 3). */
+async function plainJsRank(page) {
+  return page.evaluate(() => {
+    const n = 100_000;
+    const dim = 384;
+    const data = new Float32Array(n * dim);
+    let state = 12345;
+    for (let i = 0; i < data.length; i += 1) {
+      state = (state * 1103515245 + 12345) >>> 0;
+      data[i] = state / 2 ** 32 - 0.5;
+    }
+    const query = data.slice(0, dim);
+    const times = [];
+    for (let rep = 0; rep < 10; rep += 1) {
+      const t0 = performance.now();
+      const best = [];
+      for (let i = 0; i < n; i += 1) {
+        let s = 0;
+        const o = i * dim;
+        for (let j = 0; j < dim; j += 1) s += query[j] * data[o + j];
+        if (best.length < 10 || s > best[best.length - 1][0]) {
+          best.push([s, i]);
+          best.sort((a, b) => b[0] - a[0]);
+          if (best.length > 10) best.pop();
+        }
+      }
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    return times[5];
+  });
+}
+
+async function measure(name, root, path, ready) {
+  const server = await serve(root);
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await (await browser.newContext()).newPage();
+    const t0 = Date.now();
+    await page.goto(`${server.url}${path}`);
+    await page.waitForFunction(ready, null, { timeout: 300_000 });
+    await page.evaluate((t) => window.benchEmbed(t), TEXT_32);
+    const cold = { ms: Date.now() - t0, bytes: server.counters.bytes };
+    const result = {
+      name,
+      cold_load_ms: cold.ms,
+      cold_load_bytes: cold.bytes,
+      warm_32: await warm(page, TEXT_32),
+      warm_9: await warm(page, TEXT_9),
+      renderer_peak_mib: await rendererPeakMiB(browser),
+    };
+    if (name === 'milih') {
+      const rank = await page.evaluate(() => window.benchRank(100_000, 30));
+      result.rank_100k_median_ms = round(median(rank.millis), 2);
+      result.rank_100k_plain_js_ms = round(await plainJsRank(page), 1);
+    }
+    return result;
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+const milih = await measure('milih', MILIH, '', () => document.querySelector('.page')?.dataset.state === 'ready');
+const anchor = await measure('transformers.js q8 (plain SIMD wasm, 1 thread)', HERE, 'transformers.html', () => window.benchReady === true);
+const shipped = args['skip-shipped'] ? null : await measure('transformers.js q8 (as shipped)', HERE, 'transformers.html?as-shipped', () => window.benchReady === true);
+
+const ratio = (a, b) => round(a / b, 2);
+const table = [
+  ['warm query, 32 tokens, median ms', milih.warm_32.median_ms, anchor.warm_32.median_ms, '≤ 0.6'],
+  ['warm query, 9 tokens, median ms', milih.warm_9.median_ms, anchor.warm_9.median_ms, ''],
+  ['cold load to first embedding, ms', milih.cold_load_ms, anchor.cold_load_ms, '≤ 0.5'],
+  ['cold load, bytes', milih.cold_load_bytes, anchor.cold_load_bytes, '≤ 0.5'],
+  ['renderer peak memory, MiB', milih.renderer_peak_mib, anchor.renderer_peak_mib, '≤ 0.5'],
+  ['rank 100,000 × 384, median ms (anchor: plain JS)', milih.rank_100k_median_ms, milih.rank_100k_plain_js_ms, '≤ 5 ms'],
+].map(([what, m, a, goal]) => ({ what, milih: m, anchor: a, ratio: ratio(m, a), goal }));
+
+const report = { date: new Date().toISOString(), runs: RUNS, milih, anchor, shipped, table };
+await mkdir(dirname(OUT), { recursive: true });
+await writeFile(OUT, JSON.stringify(report, null, 2));
+console.log(JSON.stringify(report, null, 2));
+console.table(table);
