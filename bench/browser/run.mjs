@@ -22,7 +22,7 @@ const RUNS = Number(args.runs ?? 30);
 const OUT = args.out ?? 'target/bench/browser.json';
 
 // 32 and 9 tokens with the MiniLM WordPiece tokenizer, [CLS] and [SEP] included.
-const TEXT_32 = 'a gentle hydrating night cream for dry and sensitive skin with ceramides, squalane and niacinamide, without fragrance or parabens';
+const TEXT_32 = 'gentle hydrating night cream for dry and sensitive skin with ceramides, squalane and niacinamide, without fragrance or parabens';
 const TEXT_9 = 'gentle cleanser for oily skin';
 
 const TYPES = {

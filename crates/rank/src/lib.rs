@@ -95,6 +95,10 @@ pub struct Hit {
 
 /// The `k` rows of `embeddings` (row-major, `dim` columns) most similar to
 /// `query` among those `accept` admits, best first; ties go to the lower row.
+///
+/// One pass, no allocation beyond the `k` best: each row's score is compared
+/// with the worst kept one, so ranking 100,000 products costs their dot
+/// products and little else.
 pub fn top_k(
     query: &[f32],
     embeddings: &[f32],
@@ -105,32 +109,57 @@ pub fn top_k(
     if dim == 0 || query.len() != dim || k == 0 {
         return Vec::new();
     }
-    let mut hits: Vec<Hit> = embeddings
-        .chunks_exact(dim)
-        .enumerate()
-        .filter(|(index, _)| accept(*index))
-        .map(|(index, row)| Hit {
-            index,
-            score: dot(query, row),
-        })
-        .collect();
     let better = |a: &Hit, b: &Hit| {
         b.score
             .partial_cmp(&a.score)
             .unwrap_or(Ordering::Equal)
             .then(a.index.cmp(&b.index))
     };
-    if hits.len() > k {
-        hits.select_nth_unstable_by(k - 1, better);
-        hits.truncate(k);
+    let mut best: Vec<Hit> = Vec::with_capacity(k + 1);
+    for (index, row) in embeddings.chunks_exact(dim).enumerate() {
+        let score = dot(query, row);
+        // Rows come in index order, so an equal score never displaces a kept
+        // one: only a strictly better score gets in once `k` are kept.
+        let beats_worst = |worst: &Hit| score.partial_cmp(&worst.score) == Some(Ordering::Greater);
+        if best.len() == k && !best.last().is_some_and(beats_worst) {
+            continue;
+        }
+        if !accept(index) {
+            continue;
+        }
+        let hit = Hit { index, score };
+        let at = best.partition_point(|kept| better(kept, &hit) != Ordering::Greater);
+        best.insert(at, hit);
+        best.truncate(k);
     }
-    hits.sort_by(better);
-    hits
+    best
 }
 
 /// Dot product; the cosine of two unit vectors.
+///
+/// Eight independent partial sums: the compiler keeps them in SIMD lanes
+/// (simd128 in the browser), where a single running sum would force one
+/// addition after another.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    const LANES: usize = 8;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut sums = [0f32; LANES];
+    let mut a_chunks = a.chunks_exact(LANES);
+    let mut b_chunks = b.chunks_exact(LANES);
+    for (x, y) in (&mut a_chunks).zip(&mut b_chunks) {
+        for lane in 0..LANES {
+            sums[lane] += x[lane] * y[lane];
+        }
+    }
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = sums;
+    ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7)) + tail
 }
 
 #[cfg(test)]
@@ -237,5 +266,56 @@ mod tests {
             ..Filter::default()
         };
         assert!(blank.accepts(&product("Cleanser", None, None), &p));
+    }
+
+    #[test]
+    fn the_lane_parallel_dot_product_matches_a_plain_sum() {
+        let a: Vec<f32> = (0..389)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+            .collect();
+        let b: Vec<f32> = (0..389)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+            .collect();
+        let plain: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
+        assert!((f64::from(dot(&a, &b)) - plain).abs() < 1e-4);
+        assert_eq!(dot(&a[..3], &b), a[0] * b[0] + a[1] * b[1] + a[2] * b[2]);
+        assert_eq!(dot(&[], &b), 0.0);
+    }
+
+    #[test]
+    fn one_pass_top_k_agrees_with_sorting_everything() {
+        let dim = 16;
+        let rows = 500;
+        let mut state = 7u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let mut embeddings: Vec<f32> = (0..rows * dim).map(|_| next()).collect();
+        // Exact ties: rows 100 and 300 copy row 7.
+        let seven = embeddings[7 * dim..8 * dim].to_vec();
+        embeddings[100 * dim..101 * dim].copy_from_slice(&seven);
+        embeddings[300 * dim..301 * dim].copy_from_slice(&seven);
+        let query = seven;
+        let accept = |i: usize| i % 3 != 2;
+        let mut everything: Vec<Hit> = embeddings
+            .chunks_exact(dim)
+            .enumerate()
+            .filter(|(i, _)| accept(*i))
+            .map(|(index, row)| Hit {
+                index,
+                score: dot(&query, row),
+            })
+            .collect();
+        everything.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+        for k in [1, 2, 3, 10, 400] {
+            let hits = top_k(&query, &embeddings, dim, k, accept);
+            assert_eq!(hits, everything[..k.min(everything.len())], "k = {k}");
+        }
+        let tied: Vec<usize> = top_k(&query, &embeddings, dim, 3, accept)
+            .iter()
+            .map(|h| h.index)
+            .collect();
+        assert_eq!(tied, [7, 100, 300]);
     }
 }
