@@ -145,7 +145,7 @@ async function measure(name, root, path, ready) {
     const t0 = Date.now();
     await page.goto(`${server.url}${path}`);
     await page.waitForFunction(ready, null, { timeout: 300_000 });
-    await page.evaluate((t) => window.benchEmbed(t), TEXT_32);
+    const first = await page.evaluate((t) => window.benchEmbed(t), TEXT_32);
     const cold = { ms: Date.now() - t0, bytes: server.counters.bytes };
     const result = {
       name,
@@ -155,6 +155,7 @@ async function measure(name, root, path, ready) {
       warm_9: await warm(page, TEXT_9),
       renderer_peak_mib: await rendererPeakMiB(browser),
     };
+    if (first.wasmMemoryBytes) result.worker_wasm_memory_mib = round(first.wasmMemoryBytes / 2 ** 20);
     if (name === 'milih') {
       const rank = await page.evaluate(() => window.benchRank(100_000, 30));
       result.rank_100k_median_ms = round(median(rank.millis), 2);

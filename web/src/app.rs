@@ -994,15 +994,21 @@ fn start_worker(
                         .unwrap_or(JsValue::NULL),
                 );
             }
-            Response::Bench { id, millis, tokens } => {
+            Response::Bench {
+                id,
+                millis,
+                tokens,
+                wasm_memory_bytes,
+            } => {
                 let answer = js_sys::Object::new();
                 let times: js_sys::Array = millis.iter().map(|&m| JsValue::from_f64(m)).collect();
                 let _ = js_sys::Reflect::set(&answer, &"millis".into(), &times);
-                let _ = js_sys::Reflect::set(
-                    &answer,
-                    &"tokens".into(),
-                    &JsValue::from_f64(tokens as f64),
-                );
+                for (key, value) in [
+                    ("tokens", tokens as f64),
+                    ("wasmMemoryBytes", wasm_memory_bytes as f64),
+                ] {
+                    let _ = js_sys::Reflect::set(&answer, &key.into(), &JsValue::from_f64(value));
+                }
                 resolve_embed(id, &answer);
             }
             Response::RequestFailed { id, message } => {

@@ -91,6 +91,9 @@ pub enum Response {
         id: u64,
         millis: Vec<f64>,
         tokens: usize,
+        /// The worker's WebAssembly memory, in bytes (it only grows, so
+        /// this is its peak).
+        wasm_memory_bytes: u64,
     },
     RequestFailed {
         id: u64,

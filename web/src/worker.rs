@@ -83,14 +83,15 @@ fn stats(bundle: &Bundle, load_millis: f64) -> CollectionStats {
 }
 
 async fn load() -> Result<Loaded, String> {
-    let manifest_bytes = fetch_bytes(files::MANIFEST, |_| {}).await?;
+    let manifest_bytes = fetch_bytes(files::MANIFEST, 0, |_| {}).await?;
     let manifest = Manifest::parse(&manifest_bytes).map_err(|e| e.to_string())?;
     let total = manifest.total_bytes();
     let mut done = 0u64;
     let mut contents = HashMap::new();
     for name in files::ALL {
         let before = done;
-        let bytes = fetch_bytes(name, |loaded| {
+        let expected = manifest.entry(name).map_or(0, |e| e.bytes as usize);
+        let bytes = fetch_bytes(name, expected, |loaded| {
             send(&Response::Progress {
                 loaded_bytes: before + loaded,
                 total_bytes: total,
@@ -117,6 +118,15 @@ async fn load() -> Result<Loaded, String> {
         ));
     }
     check_reproduces_catalog(&engine, &bundle)?;
+    // The engine holds its own copy of the model now.
+    let mut bundle = bundle;
+    for bytes in [
+        &mut bundle.weights,
+        &mut bundle.tokenizer_json,
+        &mut bundle.config_json,
+    ] {
+        *bytes = Vec::new();
+    }
     Ok(Loaded { engine, bundle })
 }
 
@@ -159,7 +169,13 @@ fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle) -> Result<(), Stri
 }
 
 /// Fetches a bundle file, reporting bytes received as they stream in.
-async fn fetch_bytes(name: &str, mut progress: impl FnMut(u64)) -> Result<Vec<u8>, String> {
+/// `expected` (the manifest's size) sizes the buffer once: growing a 20 MB
+/// buffer by doubling would briefly hold it twice.
+async fn fetch_bytes(
+    name: &str,
+    expected: usize,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<u8>, String> {
     let url = format!("{BUNDLE_DIR}{name}");
     let failed = |what: String| format!("`{name}` could not be downloaded: {what}");
     let response: web_sys::Response = JsFuture::from(scope().fetch_with_str(&url))
@@ -177,7 +193,7 @@ async fn fetch_bytes(name: &str, mut progress: impl FnMut(u64)) -> Result<Vec<u8
         return Ok(Vec::new());
     };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(expected);
     loop {
         let chunk = JsFuture::from(reader.read())
             .await
@@ -190,7 +206,11 @@ async fn fetch_bytes(name: &str, mut progress: impl FnMut(u64)) -> Result<Vec<u8
         }
         let value =
             js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| failed(describe(&e)))?;
-        bytes.extend_from_slice(&js_sys::Uint8Array::new(&value).to_vec());
+        // Copied straight into the buffer, without a temporary per chunk.
+        let chunk = js_sys::Uint8Array::new(&value);
+        let start = bytes.len();
+        bytes.resize(start + chunk.length() as usize, 0);
+        chunk.copy_to(&mut bytes[start..]);
         progress(bytes.len() as u64);
     }
     Ok(bytes)
@@ -403,6 +423,7 @@ fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Response, String>
         id,
         millis: vec![now() - started],
         tokens,
+        wasm_memory_bytes: wasm_memory_bytes(),
     })
 }
 
@@ -451,5 +472,14 @@ fn bench_rank(
         id,
         millis,
         tokens: 0,
+        wasm_memory_bytes: wasm_memory_bytes(),
     })
+}
+
+fn wasm_memory_bytes() -> u64 {
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as u64
 }
