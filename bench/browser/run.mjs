@@ -8,10 +8,10 @@
 // The anchor page (transformers.html) needs `npm install --ignore-scripts`
 // here and the int8 model in models/ (scripts/bench.sh sets both up).
 import { chromium } from 'playwright-core';
-import { createServer } from 'node:http';
-import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
-import { dirname, extname, join, normalize } from 'node:path';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serveStatic } from '../../tests/browser/static-server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const args = Object.fromEntries(
@@ -24,44 +24,6 @@ const OUT = args.out ?? 'target/bench/browser.json';
 // 32 and 9 tokens with the MiniLM WordPiece tokenizer, [CLS] and [SEP] included.
 const TEXT_32 = 'gentle hydrating night cream for dry and sensitive skin with ceramides, squalane and niacinamide, without fragrance or parabens';
 const TEXT_9 = 'gentle cleanser for oily skin';
-
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.css': 'text/css',
-  '.json': 'application/json',
-  '.webmanifest': 'application/manifest+json',
-  '.png': 'image/png',
-  '.svg': 'image/svg+xml',
-};
-
-/** A plain static server that counts the bytes it sends. */
-async function serve(root) {
-  const counters = { bytes: 0 };
-  const server = createServer(async (req, res) => {
-    try {
-      const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
-      if (path.includes('..')) throw new Error('outside root');
-      let file = join(root, path);
-      if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-      res.end(body);
-      counters.bytes += body.length;
-    } catch {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}/`,
-    counters,
-    close: () => new Promise((r) => { server.close(r); server.closeAllConnections(); }),
-  };
-}
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const p95 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]; };
@@ -133,7 +95,7 @@ async function plainJsRank(page) {
 }
 
 async function measure(name, root, path, ready) {
-  const server = await serve(root);
+  const server = await serveStatic(root);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -146,7 +108,7 @@ async function measure(name, root, path, ready) {
     await page.goto(`${server.url}${path}`);
     await page.waitForFunction(ready, null, { timeout: 300_000 });
     const first = await page.evaluate((t) => window.benchEmbed(t), TEXT_32);
-    const cold = { ms: Date.now() - t0, bytes: server.counters.bytes };
+    const cold = { ms: Date.now() - t0, bytes: server.counters.bytesServed };
     const result = {
       name,
       cold_load_ms: cold.ms,
