@@ -136,15 +136,18 @@ async fn load() -> Result<Loaded, String> {
 fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle) -> Result<(), String> {
     const MIN_COSINE: f32 = 0.999;
     const MAX_PROBABILITY_DIFF: f32 = 0.01;
+    const CHECKED: usize = 3;
     let products = &bundle.catalog.products;
-    let sample: Vec<usize> = [0, products.len() / 2, products.len().saturating_sub(1)]
-        .into_iter()
-        .filter(|&i| i < products.len())
-        .collect();
-    let texts: Vec<String> = sample
+    // The shortest texts: any product shows a mismatch, and short ones keep
+    // the check to a few milliseconds of the cold start.
+    let mut texts: Vec<(usize, String)> = products
         .iter()
-        .map(|&i| products[i].product.model_text())
+        .enumerate()
+        .map(|(i, p)| (i, p.product.model_text()))
         .collect();
+    texts.sort_by_key(|(i, text)| (text.len(), *i));
+    texts.truncate(CHECKED);
+    let (sample, texts): (Vec<usize>, Vec<String>) = texts.into_iter().unzip();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let predictions = engine
         .predict(&refs, refs.len().max(1))
