@@ -7,7 +7,7 @@ use crate::protocol::{
 };
 use milih_bundle::{files, Bundle, Manifest, ProductEntry};
 use milih_model::Engine;
-use milih_rank::{dot, skin_fit, top_k};
+use milih_rank::{dot, skin_fit, top_k, SkinFit};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -278,23 +278,22 @@ fn handle(request: Request) {
     });
 }
 
-fn fits(entry: &ProductEntry) -> Vec<milih_rank::SkinFit> {
-    (0..entry.predicted.len())
-        .map(|l| skin_fit(&entry.product, &entry.predicted, l))
-        .collect()
-}
-
+/// A result card; `explain` reads the product's skin-type fits, which are
+/// worked out once for both.
 fn card(
     entry: &ProductEntry,
     score: f32,
-    explanation: Explanation,
+    explain: impl FnOnce(&[SkinFit]) -> Explanation,
     avoid: &[String],
 ) -> ResultCard {
+    let fits: Vec<SkinFit> = (0..entry.predicted.len())
+        .map(|l| skin_fit(&entry.product, &entry.predicted, l))
+        .collect();
     ResultCard {
         product: entry.product.clone(),
         score,
-        explanation,
-        fits: fits(entry),
+        explanation: explain(&fits),
+        fits,
         avoided: AvoidCheck::of(avoid, &entry.product),
     }
 }
@@ -328,7 +327,7 @@ fn similar_products(
             card(
                 other,
                 hit.score,
-                Explanation {
+                |_| Explanation {
                     why,
                     matched: Vec::new(),
                 },
@@ -338,7 +337,7 @@ fn similar_products(
         .collect();
     Ok(Response::Similar {
         id,
-        product: card(entry, 1.0, Explanation::default(), avoid),
+        product: card(entry, 1.0, |_| Explanation::default(), avoid),
         results,
         millis: now() - started,
     })
@@ -377,13 +376,13 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
         .into_iter()
         .map(|hit| {
             let entry = &products[hit.index];
-            // The avoid filter already removed products holding avoided
-            // ingredients; the check stays for the cards' consistency.
+            // No avoid check: the filter admitted only products whose
+            // lists are known and hold none of the avoided ingredients.
             card(
                 entry,
                 hit.score,
-                search.explain(&entry.product, &fits(entry)),
-                &search.filter.avoid_ingredients,
+                |fits| search.explain(&entry.product, fits),
+                &[],
             )
         })
         .collect();
@@ -399,7 +398,7 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
 /// Everything a search does for `text`, with both heads: tokenize, encode,
 /// classify and embed, rank the whole catalog.
 fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Response, String> {
-    let started = now();
+    // Counted before the clock starts: the query below tokenizes on its own.
     let tokens = loaded
         .engine
         .encoder()
@@ -407,6 +406,7 @@ fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Response, String>
         .map_err(|e| e.to_string())?
         .first()
         .map_or(0, Vec::len);
+    let started = now();
     let prediction = loaded
         .engine
         .predict(&[text], 1)
