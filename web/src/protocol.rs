@@ -302,9 +302,11 @@ impl CollectionStats {
         let mut brands: BTreeMap<&str, GroupCount> = BTreeMap::new();
         let mut predicted_suits = vec![0; labels.len()];
         let mut probability_sums = vec![0f64; labels.len()];
+        let mut labeled_products = 0;
         for entry in products {
             let p = &entry.product;
             let labeled = usize::from(p.skin_labels.is_some());
+            labeled_products += labeled;
             for (groups, name) in [(&mut types, &p.product_type), (&mut brands, &p.brand)] {
                 let group = groups.entry(name).or_insert_with(|| GroupCount {
                     name: name.clone(),
@@ -320,10 +322,7 @@ impl CollectionStats {
                 }
             }
         }
-        let unlabeled = products
-            .iter()
-            .filter(|e| e.product.skin_labels.is_none())
-            .count();
+        let unlabeled = products.len() - labeled_products;
         let product_types: Vec<String> = types.keys().map(|t| t.to_string()).collect();
         let map = products
             .iter()
@@ -352,10 +351,7 @@ impl CollectionStats {
             labels: labels.to_vec(),
             bundle_bytes,
             load_millis,
-            labeled: products
-                .iter()
-                .filter(|e| e.product.skin_labels.is_some())
-                .count(),
+            labeled: labeled_products,
             by_type: most_first(types),
             by_brand: most_first(brands),
             predicted_mean: probability_sums
