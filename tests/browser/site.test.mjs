@@ -151,6 +151,12 @@ test('"show more" adds ten results; a new question starts again from ten', async
   await page.click('button.more');
   await waitForSummary(page, '20 results for “moisturizer for dry skin”');
   assert.equal(await page.locator('.card').count(), 20);
+  // Another view is not another question: the results stay as they were.
+  await page.click('button[data-view="Map"]');
+  await page.waitForSelector('.map .hit');
+  await page.click('button[data-view="Results"]');
+  await waitForSummary(page, '20 results for “moisturizer for dry skin”');
+  assert.equal(await page.locator('.card').count(), 20);
   await checkBox(page, 'skin', 'Oily');
   await waitForSummary(page, '10 results for “moisturizer for dry and oily skin”');
   assert.equal(await page.locator('.card').count(), 10);

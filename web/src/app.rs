@@ -117,9 +117,16 @@ fn App() -> impl IntoView {
         product: detail.get(),
         view: view.get(),
     };
+    // The question alone, not where it is shown: switching views or opening
+    // a product keeps the results (a memo notifies only on a real change).
+    let question = Memo::new(move |_| UrlState {
+        product: None,
+        view: View::List,
+        ..current_state()
+    });
     // A new question starts again from the first results.
     Effect::new(move |_| {
-        current_state();
+        question.with(|_| ());
         shown.set(RESULTS_SHOWN);
     });
     // Every change of the question becomes a history entry (a changed text
@@ -161,10 +168,7 @@ fn App() -> impl IntoView {
     // visit the service worker downloads it; the model then reads the cache).
     offline::register(offline::Events {
         progress: Box::new(move |loaded, total| {
-            if matches!(
-                status.get_untracked(),
-                Status::Starting | Status::Loading { .. }
-            ) {
+            if status.with_untracked(|s| matches!(s, Status::Starting | Status::Loading { .. })) {
                 status.set(Status::Loading {
                     loaded,
                     total,
@@ -193,7 +197,7 @@ fn App() -> impl IntoView {
 
     // The detail view asks the worker for the product's neighbours.
     Effect::new(move |_| {
-        if !matches!(status.get(), Status::Ready(_)) {
+        if !status.with(|s| matches!(s, Status::Ready(_))) {
             return;
         }
         if let Some(product) = detail.get() {
@@ -211,7 +215,7 @@ fn App() -> impl IntoView {
 
     // Search whenever the model is ready and the question changes.
     Effect::new(move |_| {
-        if !matches!(status.get(), Status::Ready(_)) {
+        if !status.with(|s| matches!(s, Status::Ready(_))) {
             return;
         }
         let search = Search {
@@ -247,10 +251,12 @@ fn App() -> impl IntoView {
         );
     };
 
-    let state_name = move || match status.get() {
-        Status::Starting | Status::Loading { .. } => "loading",
-        Status::Ready(_) => "ready",
-        Status::Failed(_) => "error",
+    let state_name = move || {
+        status.with(|s| match s {
+            Status::Starting | Status::Loading { .. } => "loading",
+            Status::Ready(_) => "ready",
+            Status::Failed(_) => "error",
+        })
     };
 
     view! {
@@ -500,15 +506,15 @@ fn Results(
     shown: RwSignal<usize>,
     detail: RwSignal<Option<usize>>,
 ) -> impl IntoView {
-    let labels = move || skin_labels(&status.get());
+    let labels = move || status.with(skin_labels);
     view! {
         <section class="results" aria-live="polite">
             <h2 class="visually-hidden">"Results"</h2>
             {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             // An empty query (nothing chosen yet) is answered like no search at all.
             {move || match outcome.get().filter(|o| !o.query_text.is_empty()) {
-                _ if matches!(status.get(), Status::Failed(_)) => ().into_any(),
-                None if !matches!(status.get(), Status::Ready(_)) => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
+                _ if status.with(|s| matches!(s, Status::Failed(_))) => ().into_any(),
+                None if !status.with(|s| matches!(s, Status::Ready(_))) => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
                 None => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
                 Some(o) if o.results.is_empty() => view! { <p class="empty">"No product matches all of these filters. Try removing one."</p> }.into_any(),
                 Some(o) => {
@@ -553,7 +559,7 @@ fn Detail(
     status: RwSignal<Status>,
     detail: RwSignal<Option<usize>>,
 ) -> impl IntoView {
-    let labels = move || skin_labels(&status.get());
+    let labels = move || status.with(skin_labels);
     view! {
         <section class="detail" aria-live="polite">
             <button type="button" class="back" on:click=move |_| detail.set(None)>"← Back to results"</button>
