@@ -2,6 +2,7 @@
 //! model. The `trainer` binary is a thin CLI over these modules.
 
 pub mod baselines;
+pub mod bench;
 pub mod data;
 pub mod evaluation;
 pub mod export;

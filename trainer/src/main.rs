@@ -12,6 +12,12 @@ use milih_trainer::{fsutil, load_catalog};
 use std::io::Write;
 use std::path::PathBuf;
 
+// Training allocates and frees many tensors the size of the model on every
+// step; the system allocator returns them to the OS and page-faults them
+// back in each time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Fine-tunes, evaluates and exports Milih's skin-type and embedding model.
 #[derive(Parser)]
 #[command(name = "trainer", version)]
@@ -72,6 +78,23 @@ enum Command {
         catalog: CatalogArgs,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Time fine-tune steps (forward, backward, AdamW) on a synthetic batch
+    /// and print JSON; `bench/train/run.sh` sets it beside PyTorch.
+    BenchTrain {
+        /// Base checkpoint directory, as for `train`.
+        #[arg(long)]
+        base: PathBuf,
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 128)]
+        seq_len: usize,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// Write embeddings and skin-type probabilities for a CSV or for lines of
     /// text, as `<out>.jsonl` and `<out>.npy`.
@@ -332,6 +355,28 @@ fn run(cli: Cli) -> Result<()> {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
             let manifest = export::index(&bundle, &catalog, &out)?;
             print_manifest(&manifest, &out);
+        }
+        Command::BenchTrain {
+            base,
+            batch_size,
+            seq_len,
+            steps,
+            warmup,
+            seed,
+        } => {
+            let options = milih_trainer::bench::StepBenchOptions {
+                batch_size,
+                seq_len,
+                steps,
+                warmup,
+                seed,
+            };
+            let report = milih_trainer::bench::training_steps(&base, &options)?;
+            eprintln!(
+                "{} threads: {:.1} ms per step (p95 {:.1}), {:.2} sequences/s",
+                report.threads, report.median_ms, report.p95_ms, report.sequences_per_second
+            );
+            println!("{}", serde_json::to_string(&report)?);
         }
         Command::Embed {
             bundle,

@@ -628,19 +628,26 @@ pub(crate) fn masked_bce(
             }
         }
     }
-    let labeled = weights.iter().sum::<f32>();
     let targets = Tensor::from_vec(targets, (products.len(), labels), device)?;
     let weights = Tensor::from_vec(weights, (products.len(), 1), device)?;
+    weighted_bce(logits, &targets, &weights)
+}
+
+/// Mean binary cross-entropy of `(batch, labels)` logits against 0/1
+/// targets, over the rows whose `(batch, 1)` weight is 1.
+pub fn weighted_bce(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
+    let labels = logits.dim(1)?;
+    let rows = weights.sum_all()?.to_scalar::<f32>()?;
     // max(x, 0) - x·t + log(1 + e^-|x|): stable for any logit.
     let per_entry =
-        ((logits.relu()? - (logits * &targets)?)? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
-    let total = per_entry.broadcast_mul(&weights)?.sum_all()?;
-    Ok((total / (labeled.max(1.0) as f64 * labels as f64))?)
+        ((logits.relu()? - (logits * targets)?)? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+    let total = per_entry.broadcast_mul(weights)?.sum_all()?;
+    Ok((total / (rows.max(1.0) as f64 * labels as f64))?)
 }
 
 /// InfoNCE with several positives per query: minus the log of the softmax
 /// mass that each query puts on its relevant products, averaged over queries.
-pub(crate) fn multi_positive_nce(
+pub fn multi_positive_nce(
     queries: &Tensor,
     products: &Tensor,
     relevance: &Tensor,
@@ -755,7 +762,7 @@ fn save_checkpoint(
     let dir = checkpoint_dir(out, epoch);
     replace_dir_atomic(&dir, |staging| {
         varmap.save(staging.join(CKPT_MODEL))?;
-        candle_core::safetensors::save(&optimizer.state(), staging.join(CKPT_OPTIMIZER))?;
+        candle_core::safetensors::save(&optimizer.state()?, staging.join(CKPT_OPTIMIZER))?;
         let state = CheckpointState {
             epoch,
             step: optimizer.step,

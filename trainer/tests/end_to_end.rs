@@ -279,3 +279,29 @@ fn evaluation_reports_every_split_with_baselines_and_plots_and_resumes() {
     let again = run(&data, &protocols, &options, &out).unwrap();
     assert_eq!(again, report);
 }
+
+#[test]
+fn training_benchmark_times_real_steps_that_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    write_tiny_base(&base, &small_catalog(12));
+    let options = milih_trainer::bench::StepBenchOptions {
+        batch_size: 4,
+        seq_len: 16,
+        steps: 6,
+        warmup: 1,
+        seed: 5,
+    };
+    let report = milih_trainer::bench::training_steps(&base, &options).unwrap();
+    assert_eq!(report.step_ms.len(), 6);
+    assert!(report.step_ms.iter().all(|ms| *ms > 0.0));
+    assert!(report.sequences_per_second > 0.0);
+    assert!(report.first_loss.is_finite() && report.last_loss.is_finite());
+    // Seven steps on one batch: the loss must go down.
+    assert!(
+        report.last_loss < report.first_loss,
+        "{} -> {}",
+        report.first_loss,
+        report.last_loss
+    );
+}
