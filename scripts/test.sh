@@ -19,6 +19,9 @@ step "lints (wasm32)"
 cargo clippy -p milih-web -p milih-model -p milih-rank -p milih-bundle -p milih-catalog \
   --target wasm32-unknown-unknown --all-targets -- -D warnings
 
+step "dependency review (cargo-deny: licenses, sources, advisories)"
+bash scripts/audit.sh
+
 step "unit and integration tests"
 cargo test --workspace
 

@@ -80,10 +80,13 @@ pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Ag
     let f32_predictions = predict_catalog(&reference, catalog, "f32 model")?;
     let predictions = predict_catalog(&quantized, catalog, "Q8_0 model")?;
     let agreement = agreement(&f32_predictions, &predictions);
-    let training: serde_json::Value = match read(&run.join(run_files::METRICS)) {
+    let mut training: serde_json::Value = match read(&run.join(run_files::METRICS)) {
         Ok(bytes) => serde_json::from_slice(&bytes).context("parsing the run's metrics.json")?,
         Err(_) => serde_json::Value::Null,
     };
+    // Wall-clock figures stay in the run's metrics.json: the same run must
+    // always export the same bytes.
+    drop_timings(&mut training);
     let metrics = serde_json::json!({ "training": training, "quantization": agreement });
     let manifest = write_bundle(
         out,
@@ -200,4 +203,22 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
         }
     }
     Bundle::assemble(manifest, contents).with_context(|| format!("bundle {}", dir.display()))
+}
+
+/// Removes wall-clock figures (`seconds`, `training_seconds`,
+/// `sequences_per_second`) from a metrics tree.
+fn drop_timings(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|key, _| {
+                !matches!(
+                    key.as_str(),
+                    "seconds" | "training_seconds" | "sequences_per_second"
+                )
+            });
+            map.values_mut().for_each(drop_timings);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_timings),
+        _ => {}
+    }
 }

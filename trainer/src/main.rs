@@ -402,6 +402,13 @@ fn run(cli: Cli) -> Result<()> {
                     let text = std::fs::read_to_string(&lines)
                         .with_context(|| format!("reading {} as UTF-8 text", lines.display()))?;
                     let texts: Vec<String> = text.lines().map(str::to_owned).collect();
+                    if let Some(blank) = texts.iter().position(|t| t.trim().is_empty()) {
+                        bail!(
+                            "{}: line {}: the text is empty (one text per line)",
+                            lines.display(),
+                            blank + 1
+                        );
+                    }
                     let keys = texts
                         .iter()
                         .map(|t| serde_json::json!({ "text": t }))

@@ -1,6 +1,7 @@
 //! Reading a catalog CSV.
 
 use crate::{clean_ingredients, Catalog, Product, NUM_SKIN_TYPES, SKIN_TYPES};
+use std::collections::HashMap;
 use std::io::Read;
 
 /// Column names of each field in the CSV; [`ColumnMap::default`] is the
@@ -118,7 +119,9 @@ pub fn read_catalog<R: Read>(input: R, columns: &ColumnMap) -> Result<Catalog, C
         },
     };
 
-    let mut products = Vec::new();
+    let mut products: Vec<Product> = Vec::new();
+    // Brand and name (case and spacing aside) -> line of first appearance.
+    let mut seen: HashMap<(String, String), u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
@@ -132,15 +135,48 @@ pub fn read_catalog<R: Read>(input: R, columns: &ColumnMap) -> Result<Catalog, C
         if record.len() == 1 && record[0].trim().is_empty() {
             continue;
         }
-        let product = layout
-            .product(&record, products.len())
-            .map_err(|reason| CatalogError::Row { line, reason })?;
+        let row_error = |reason| CatalogError::Row { line, reason };
+        if let Some((i, field)) = record
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.len() > MAX_FIELD_BYTES)
+        {
+            return Err(row_error(format!(
+                "field {} ({}) is {} bytes long; a field may hold {MAX_FIELD_BYTES}",
+                i + 1,
+                header.get(i).unwrap_or("no column"),
+                field.len()
+            )));
+        }
+        let product = layout.product(&record, products.len()).map_err(row_error)?;
+        let key = (fold(&product.brand), fold(&product.name));
+        if let Some(first) = seen.get(&key) {
+            return Err(row_error(format!(
+                "duplicate product: {} {} is already on line {first}",
+                clip(&product.brand),
+                clip(&product.name)
+            )));
+        }
+        seen.insert(key, line);
         products.push(product);
     }
     if products.is_empty() {
         return Err(CatalogError::NoProducts);
     }
     Ok(Catalog { products })
+}
+
+/// Longest field accepted, in bytes. The longest ingredient list of the
+/// Sephora catalog is about 5.5 KB; a field far beyond that is a broken file
+/// (an unclosed quote swallowing the rest) or an attack on memory.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// A brand or name as compared for duplicates: case and runs of spaces aside.
+fn fold(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 fn csv_error(error: &csv::Error, fallback_line: u64) -> CatalogError {
@@ -152,7 +188,12 @@ fn csv_error(error: &csv::Error, fallback_line: u64) -> CatalogError {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => {
-            format!("expected {expected_len} fields, found {len}")
+            let hint = if len < expected_len {
+                " (a missing separator, or a quote left open?)"
+            } else {
+                " (a separator inside an unquoted field?)"
+            };
+            format!("expected {expected_len} fields, found {len}{hint}")
         }
         _ => error.to_string(),
     };
@@ -280,7 +321,8 @@ mod tests {
             err,
             CatalogError::Row {
                 line: 2,
-                reason: "expected 11 fields, found 7".into()
+                reason: "expected 11 fields, found 7 (a missing separator, or a quote left open?)"
+                    .into()
             }
         );
         let err = read("Moisturizer,A,B,1,7,x,1,1,1,1,1\n").unwrap_err();

@@ -112,9 +112,14 @@ fn one() -> usize {
 }
 
 impl HybridConfig {
+    /// Parses a bundle's `config.json`; every error names the file.
     pub fn from_json(json: &[u8]) -> Result<Self, crate::ModelError> {
+        Self::parse(json).map_err(|e| crate::ModelError::Config(format!("config.json: {e}")))
+    }
+
+    fn parse(json: &[u8]) -> Result<Self, crate::ModelError> {
         let config: Self = serde_json::from_slice(json)
-            .map_err(|e| crate::ModelError::Config(format!("model config: {e}")))?;
+            .map_err(|e| crate::ModelError::Config(format!("does not parse: {e}")))?;
         config.bert.validate()?;
         if config.embedding_dim == 0 || config.labels.is_empty() || config.max_windows == 0 {
             return Err(crate::ModelError::Config(

@@ -53,6 +53,14 @@ impl Engine {
                 config.bert.vocab_size
             )));
         }
+        if let Some(largest) = encoder.largest_id() {
+            if largest as usize >= config.bert.vocab_size {
+                return Err(ModelError::Tokenizer(format!(
+                    "the tokenizer does not match the model: it has token id {largest}, the model knows ids below {}",
+                    config.bert.vocab_size
+                )));
+            }
+        }
         let device = Device::Cpu;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let model = Hybrid::load(&config, vb)

@@ -93,3 +93,46 @@ pub fn tiny_base(corpus: &[&str], seed: u64) -> Result<TinyBase, ModelError> {
         weights,
     })
 }
+
+/// The model files of a bundle, as bytes.
+pub struct ModelFiles {
+    pub config_json: Vec<u8>,
+    pub tokenizer_json: Vec<u8>,
+    pub gguf: Vec<u8>,
+}
+
+/// The three model files of a bundle (`config.json`, `tokenizer.json`, GGUF
+/// weights) for a tiny hybrid with seeded heads: two windows of 32 tokens
+/// and 64 lexical features, so every part of the query path runs.
+pub fn tiny_bundle_files(corpus: &[&str], seed: u64) -> Result<ModelFiles, ModelError> {
+    let base = tiny_base(corpus, seed)?;
+    let config = HybridConfig {
+        bert: base.config,
+        embedding_dim: 8,
+        labels: ["Combination", "Dry", "Normal", "Oily", "Sensitive"]
+            .map(String::from)
+            .to_vec(),
+        max_length: 32,
+        max_windows: 2,
+        lexical_features: 64,
+    };
+    let varmap = VarMap::new();
+    Hybrid::load(
+        &config,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )?;
+    crate::init::init_weights(&varmap, seed + 1, |_| false)?;
+    let mut weights = base.weights;
+    for (name, var) in varmap.data().lock().expect("var map lock").iter() {
+        if name.starts_with(HEADS_PREFIX) {
+            weights.insert(name.clone(), var.as_tensor().clone());
+        }
+    }
+    let config_json =
+        serde_json::to_vec(&config).map_err(|e| ModelError::Config(format!("config.json: {e}")))?;
+    Ok(ModelFiles {
+        config_json,
+        tokenizer_json: base.tokenizer_json.into_bytes(),
+        gguf: crate::quantized::to_gguf(&weights)?,
+    })
+}

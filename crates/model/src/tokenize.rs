@@ -41,6 +41,11 @@ impl TextEncoder {
         self.tokenizer.get_vocab_size(true)
     }
 
+    /// The largest token id the tokenizer can produce, if it has any.
+    pub fn largest_id(&self) -> Option<u32> {
+        self.tokenizer.get_vocab(true).into_values().max()
+    }
+
     pub fn max_length(&self) -> usize {
         self.max_length
     }

@@ -227,3 +227,17 @@ fn fixed_padding_in_a_tokenizer_file_is_turned_off() {
         "truncated to max length"
     );
 }
+
+#[test]
+fn the_tiny_bundle_loads_and_answers_any_text() {
+    let files = milih_model::tiny::tiny_bundle_files(&CORPUS, 4).unwrap();
+    let engine =
+        Engine::from_bundle(&files.config_json, &files.tokenizer_json, &files.gguf).unwrap();
+    let long = "dry skin ".repeat(5_000);
+    let texts = ["", "🧴 保湿 крем", "a\u{0}b\u{1b}[31m", long.as_str()];
+    for p in engine.predict(&texts, 4).unwrap() {
+        let norm: f32 = p.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
+        assert!(p.probabilities.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+}
