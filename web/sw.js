@@ -39,6 +39,13 @@ async function matches(file, buffer) {
   return buffer.byteLength === file.bytes && (await sha256Hex(buffer)) === file.sha256;
 }
 
+// Frees a buffer now instead of at the next garbage collection, which an idle
+// service worker may not reach: the model files would otherwise stay resident
+// as garbage. (Where `transfer` is missing, the collector frees it later.)
+function release(buffer) {
+  if (typeof buffer.transfer === 'function') buffer.transfer(0);
+}
+
 // Downloads the files of this version into its cache, checking each one.
 // With `again`, stored files are downloaded anew (the recovery path).
 async function store({ again }) {
@@ -48,7 +55,10 @@ async function store({ again }) {
   for (const file of PRECACHE.files) {
     const url = urlOf(file.path);
     const kept = again ? undefined : await cache.match(url);
-    if (!kept || !(await matches(file, await kept.clone().arrayBuffer()))) {
+    const keptBody = kept ? await kept.arrayBuffer() : undefined;
+    const keptMatches = keptBody !== undefined && (await matches(file, keptBody));
+    if (keptBody) release(keptBody);
+    if (!keptMatches) {
       const response = await fetch(url, { cache: 'no-store' });
       if (!response.ok) {
         throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
@@ -62,6 +72,7 @@ async function store({ again }) {
       }
       const headers = { 'content-type': response.headers.get('content-type') ?? 'application/octet-stream' };
       await cache.put(url, new Response(body, { headers }));
+      release(body);
     }
     done += file.bytes;
     await tellPages({ kind: 'sw-progress', version: PRECACHE.version, loaded: done, total });

@@ -214,9 +214,23 @@ async fn fetch_bytes(
         let start = bytes.len();
         bytes.resize(start + chunk.length() as usize, 0);
         chunk.copy_to(&mut bytes[start..]);
+        release(&chunk.buffer());
         progress(bytes.len() as u64);
     }
     Ok(bytes)
+}
+
+/// Frees a downloaded chunk's memory now rather than at the next garbage
+/// collection, which an idle worker may not reach for a long time: without
+/// it, every byte of the model stays resident twice, once in wasm memory and
+/// once as garbage. `ArrayBuffer.prototype.transfer(0)` detaches the buffer;
+/// where it does not exist the chunk simply waits for the collector.
+fn release(buffer: &js_sys::ArrayBuffer) {
+    if let Ok(transfer) = js_sys::Reflect::get(buffer, &"transfer".into()) {
+        if let Some(transfer) = transfer.dyn_ref::<js_sys::Function>() {
+            let _ = transfer.call1(buffer, &JsValue::from(0));
+        }
+    }
 }
 
 fn describe(error: &JsValue) -> String {

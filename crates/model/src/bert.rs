@@ -44,18 +44,53 @@ impl LayerNorm {
     }
 }
 
+/// The word-embedding table: f32 (training, and any checkpoint), or kept in
+/// the bundle's quantized storage with only a batch's rows dequantized.
+pub enum WordTable {
+    Dense(Embedding),
+    Quantized(crate::quantized::QuantizedRows),
+}
+
+impl WordTable {
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Dense(table) => table.forward(ids),
+            Self::Quantized(table) => table.lookup(ids),
+        }
+    }
+}
+
 struct Embeddings {
-    words: Embedding,
+    words: WordTable,
     positions: Embedding,
     token_types: Embedding,
     norm: LayerNorm,
 }
 
 impl Embeddings {
-    fn load(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
+    fn load(c: &BertConfig, vb: VarBuilder, words: Option<WordTable>) -> Result<Self> {
         let h = c.hidden_size;
+        let words = match words {
+            Some(WordTable::Quantized(table)) => {
+                if (table.rows(), table.dim()) != (c.vocab_size, h) {
+                    candle_core::bail!(
+                        "the word table is {}x{}, the config says {}x{h}",
+                        table.rows(),
+                        table.dim(),
+                        c.vocab_size
+                    );
+                }
+                WordTable::Quantized(table)
+            }
+            Some(dense) => dense,
+            None => WordTable::Dense(candle_nn::embedding(
+                c.vocab_size,
+                h,
+                vb.pp("word_embeddings"),
+            )?),
+        };
         Ok(Self {
-            words: candle_nn::embedding(c.vocab_size, h, vb.pp("word_embeddings"))?,
+            words,
             positions: candle_nn::embedding(
                 c.max_position_embeddings,
                 h,
@@ -189,11 +224,21 @@ impl Bert {
     /// Loads the encoder from `vb`, using Hugging Face weight names without
     /// the `bert.` prefix (see [`crate::canonical_weight_name`]).
     pub fn load(config: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        Self::load_with_words(config, vb, None)
+    }
+
+    /// [`Bert::load`] with the word table given apart from `vb` (inference
+    /// keeps it quantized).
+    pub fn load_with_words(
+        config: &BertConfig,
+        vb: VarBuilder,
+        words: Option<WordTable>,
+    ) -> Result<Self> {
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(config, vb.pp("encoder.layer").pp(i.to_string())))
             .collect::<Result<_>>()?;
         Ok(Self {
-            embeddings: Embeddings::load(config, vb.pp("embeddings"))?,
+            embeddings: Embeddings::load(config, vb.pp("embeddings"), words)?,
             layers,
         })
     }

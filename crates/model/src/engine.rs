@@ -1,6 +1,6 @@
 //! Inference: texts in, embeddings and skin-type probabilities out.
 
-use crate::bert::Mode;
+use crate::bert::{Mode, WordTable};
 use crate::config::HybridConfig;
 use crate::hybrid::Hybrid;
 use crate::tokenize::{batch_from_ids, TextEncoder};
@@ -35,9 +35,14 @@ impl Engine {
     ) -> Result<Self, ModelError> {
         let config = HybridConfig::from_json(config_json)?;
         let device = Device::Cpu;
-        let tensors = crate::quantized::from_gguf(gguf, &device)?;
+        let weights = crate::quantized::inference_weights(gguf, &device)?;
         let encoder = TextEncoder::from_json(tokenizer_json, config.max_length)?;
-        Self::new(config, encoder, tensors)
+        Self::build(
+            config,
+            encoder,
+            weights.tensors,
+            weights.word_table.map(WordTable::Quantized),
+        )
     }
 
     /// Builds an engine from f32 tensors.
@@ -45,6 +50,15 @@ impl Engine {
         config: HybridConfig,
         encoder: TextEncoder,
         tensors: HashMap<String, Tensor>,
+    ) -> Result<Self, ModelError> {
+        Self::build(config, encoder, tensors, None)
+    }
+
+    fn build(
+        config: HybridConfig,
+        encoder: TextEncoder,
+        tensors: HashMap<String, Tensor>,
+        words: Option<WordTable>,
     ) -> Result<Self, ModelError> {
         if encoder.vocab_size() > config.bert.vocab_size {
             return Err(ModelError::Tokenizer(format!(
@@ -63,7 +77,7 @@ impl Engine {
         }
         let device = Device::Cpu;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = Hybrid::load(&config, vb)
+        let model = Hybrid::load_with_words(&config, vb, words)
             .map_err(|e| ModelError::Weights(format!("model weights: {e}")))?;
         Ok(Self {
             model,

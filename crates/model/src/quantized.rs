@@ -50,16 +50,162 @@ pub fn to_gguf(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>, ModelError>
 
 /// Reads GGUF bytes back into f32 tensors.
 pub fn from_gguf(bytes: &[u8], device: &Device) -> Result<HashMap<String, Tensor>, ModelError> {
-    let weights = |e: candle_core::Error| ModelError::Weights(format!("model weights (GGUF): {e}"));
+    let weights = read_gguf(bytes, device, false)?;
+    Ok(weights.tensors)
+}
+
+/// GGUF weights for inference: every tensor in f32 except the word-embedding
+/// table, which stays in its quantized storage when it has one.
+pub struct InferenceWeights {
+    pub tensors: HashMap<String, Tensor>,
+    pub word_table: Option<QuantizedRows>,
+}
+
+/// Reads GGUF bytes for inference (see [`InferenceWeights`]).
+pub fn inference_weights(bytes: &[u8], device: &Device) -> Result<InferenceWeights, ModelError> {
+    read_gguf(bytes, device, true)
+}
+
+fn gguf_error(e: candle_core::Error) -> ModelError {
+    ModelError::Weights(format!("model weights (GGUF): {e}"))
+}
+
+fn read_gguf(
+    bytes: &[u8],
+    device: &Device,
+    keep_word_table: bool,
+) -> Result<InferenceWeights, ModelError> {
     let mut reader = Cursor::new(bytes);
-    let content = gguf_file::Content::read(&mut reader).map_err(weights)?;
+    let content = gguf_file::Content::read(&mut reader).map_err(gguf_error)?;
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();
-    names
-        .into_iter()
-        .map(|name| {
-            let q = content.tensor(&mut reader, name, device).map_err(weights)?;
-            Ok((name.clone(), q.dequantize(device).map_err(weights)?))
+    let mut tensors = HashMap::new();
+    let mut word_table = None;
+    for name in names {
+        let q = content
+            .tensor(&mut reader, name, device)
+            .map_err(gguf_error)?;
+        if keep_word_table && name.ends_with(WORD_TABLE) && q.dtype() != GgmlDType::F32 {
+            word_table = Some(QuantizedRows::new(&q)?);
+        } else {
+            tensors.insert(name.clone(), q.dequantize(device).map_err(gguf_error)?);
+        }
+    }
+    Ok(InferenceWeights {
+        tensors,
+        word_table,
+    })
+}
+
+/// Name (suffix) of the word-embedding table.
+pub const WORD_TABLE: &str = "word_embeddings.weight";
+
+/// A `(rows, dim)` table in a quantized block format, read a few rows at a
+/// time: a query needs the rows of its tokens only, so the 30,522-row word
+/// table stays at its download size in memory instead of 47 MB of f32.
+pub struct QuantizedRows {
+    dtype: GgmlDType,
+    data: Vec<u8>,
+    rows: usize,
+    dim: usize,
+    row_bytes: usize,
+}
+
+impl QuantizedRows {
+    pub fn new(table: &QTensor) -> Result<Self, ModelError> {
+        let (rows, dim) = table.shape().dims2().map_err(gguf_error)?;
+        let dtype = table.dtype();
+        if !dim.is_multiple_of(dtype.block_size()) {
+            return Err(ModelError::Weights(format!(
+                "model weights (GGUF): a row of {dim} values is not whole {dtype:?} blocks"
+            )));
+        }
+        let row_bytes = dim / dtype.block_size() * dtype.type_size();
+        let data = table.data().map_err(gguf_error)?.into_owned();
+        if data.len() != rows * row_bytes {
+            return Err(ModelError::Weights(format!(
+                "model weights (GGUF): the word table holds {} bytes, {rows} rows need {}",
+                data.len(),
+                rows * row_bytes
+            )));
+        }
+        Ok(Self {
+            dtype,
+            data,
+            rows,
+            dim,
+            row_bytes,
         })
-        .collect()
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The f32 rows of `ids` (any shape of u32), shaped `(ids..., dim)`.
+    pub fn lookup(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let device = ids.device();
+        let flat = ids.flatten_all()?.to_vec1::<u32>()?;
+        let mut bytes = Vec::with_capacity(flat.len() * self.row_bytes);
+        for &id in &flat {
+            let id = id as usize;
+            if id >= self.rows {
+                candle_core::bail!("token id {id} is outside the {}-row word table", self.rows);
+            }
+            bytes.extend_from_slice(&self.data[id * self.row_bytes..(id + 1) * self.row_bytes]);
+        }
+        let mut shape = ids.dims().to_vec();
+        shape.push(self.dim);
+        let picked = candle_core::quantized::ggml_file::qtensor_from_ggml(
+            self.dtype,
+            &bytes,
+            vec![flat.len(), self.dim],
+            device,
+        )?;
+        picked.dequantize(device)?.reshape(shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantized_rows_give_the_rows_of_the_dequantized_table() {
+        let device = Device::Cpu;
+        let values: Vec<f32> = (0..50 * 64)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let table = Tensor::from_vec(values, (50, 64), &device).unwrap();
+        let q = QTensor::quantize(&table, GgmlDType::Q5_0).unwrap();
+        let rows = QuantizedRows::new(&q).unwrap();
+        let ids = Tensor::new(&[[3u32, 7], [0, 49]], &device).unwrap();
+        let looked_up = rows.lookup(&ids).unwrap();
+        assert_eq!(looked_up.dims(), &[2, 2, 64]);
+        let dense = q.dequantize(&device).unwrap();
+        let expected = dense
+            .index_select(&ids.flatten_all().unwrap(), 0)
+            .unwrap()
+            .reshape((2, 2, 64))
+            .unwrap();
+        let diff = (looked_up - expected)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(diff, 0.0);
+        let outside = Tensor::new(&[[50u32]], &device).unwrap();
+        let error = rows.lookup(&outside).unwrap_err().to_string();
+        assert!(
+            error.contains("token id 50 is outside the 50-row word table"),
+            "{error}"
+        );
+    }
 }
