@@ -4,6 +4,9 @@
 //! - [`externalize_start_script`] moves trunk's inline start-up module into
 //!   a file of its own (a CSP without `'unsafe-inline'` would block it);
 //! - [`insert_csp`] adds the policy as a `<meta>` tag;
+//! - [`compress_wasm`] and [`load_compressed`] ship each WebAssembly module
+//!   gzipped (a third of its size) and have its loader inflate it in the
+//!   browser, which works from any static server;
 //! - [`Precache`] lists every file with its size and SHA-256, and
 //!   [`render_service_worker`] writes that list into the service worker, so
 //!   each deployment gets a service worker of its own that installs exactly
@@ -24,6 +27,72 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
 script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; \
 connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; \
 base-uri 'none'; form-action 'none'";
+
+/// Extension of a gzip-compressed WebAssembly module. Not `.gz`: some servers
+/// send `.gz` files with `Content-Encoding: gzip`, and the browser would then
+/// hand the page bytes that are already inflated.
+pub const COMPRESSED_WASM: &str = ".wasmz";
+
+/// What a loader script needs to start a compressed module: a fetch whose
+/// body is inflated by the browser's own `DecompressionStream` and passed on
+/// as `application/wasm`, so that compilation still streams.
+const UNZIP_HELPER: &str = "const milihUnzip = (url) => fetch(url).then((response) => {
+  if (!response.ok) throw new Error(`${url} could not be downloaded: HTTP ${response.status}`);
+  return new Response(response.body.pipeThrough(new DecompressionStream('gzip')), {
+    headers: { 'Content-Type': 'application/wasm' },
+  });
+});
+";
+
+/// Gzip (best compression, no timestamp, so the same module always gives the
+/// same bytes) of a WebAssembly module.
+pub fn compress_wasm(module: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    encoder
+        .write_all(module)
+        .and_then(|()| encoder.try_finish())
+        .expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
+/// The name of `wasm`'s compressed file: `x_bg.wasm` -> `x_bg.wasmz`.
+pub fn compressed_name(wasm: &str) -> String {
+    format!("{}{COMPRESSED_WASM}", wasm.trim_end_matches(".wasm"))
+}
+
+/// Points a loader script (trunk's start module or the worker's loader) at
+/// the compressed module: `"./x_bg.wasm"` becomes
+/// `milihUnzip("./x_bg.wasmz")`, which wasm-bindgen's init awaits like any
+/// other source. `None` when the script does not load `wasm`.
+pub fn load_compressed(script: &str, wasm: &str) -> Option<String> {
+    let compressed = compressed_name(wasm);
+    let mut out = script.to_owned();
+    let mut found = false;
+    for quote in ['"', '\''] {
+        let from = format!("{quote}./{wasm}{quote}");
+        if out.contains(&from) {
+            out = out.replace(&from, &format!("milihUnzip({quote}./{compressed}{quote})"));
+            found = true;
+        }
+    }
+    found.then(|| format!("{UNZIP_HELPER}{out}"))
+}
+
+/// Removes trunk's `<link rel="preload" href="./x_bg.wasm" …>` for a module
+/// that is now served compressed (the loader fetches it itself).
+pub fn drop_wasm_preload(html: &str, wasm: &str) -> String {
+    let href = format!("href=\"./{wasm}\"");
+    let Some(at) = html.find(&href) else {
+        return html.to_owned();
+    };
+    let (Some(start), Some(end)) = (html[..at].rfind("<link"), html[at..].find('>')) else {
+        return html.to_owned();
+    };
+    format!("{}{}", &html[..start], &html[at + end + 1..])
+}
 
 /// The line of the service worker template that receives the list.
 const PRECACHE_LINE: &str = "const PRECACHE = ";
@@ -190,6 +259,43 @@ pub fn sha256_hex(content: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loaders_fetch_the_compressed_module_and_preloads_go() {
+        let start = "import init from './m.js';\nconst wasm = await init({ module_or_path: './m_bg.wasm' });\n";
+        let loaded = load_compressed(start, "m_bg.wasm").unwrap();
+        assert!(loaded.contains("init({ module_or_path: milihUnzip('./m_bg.wasmz') })"));
+        assert!(loaded.starts_with("const milihUnzip = "));
+        assert!(loaded.contains("new DecompressionStream('gzip')"));
+        let worker = "importScripts(\"./worker.js\");wasm_bindgen(\"./worker_bg.wasm\");";
+        let loaded = load_compressed(worker, "worker_bg.wasm").unwrap();
+        assert!(loaded.ends_with("wasm_bindgen(milihUnzip(\"./worker_bg.wasmz\"));"));
+        assert_eq!(load_compressed(worker, "other_bg.wasm"), None);
+
+        let html = "<head><link rel=\"modulepreload\" href=\"./m.js\"><link rel=\"preload\" href=\"./m_bg.wasm\" as=\"fetch\" type=\"application/wasm\"></head>";
+        assert_eq!(
+            drop_wasm_preload(html, "m_bg.wasm"),
+            "<head><link rel=\"modulepreload\" href=\"./m.js\"></head>"
+        );
+        assert_eq!(drop_wasm_preload(html, "x_bg.wasm"), html);
+    }
+
+    #[test]
+    fn compression_is_deterministic_and_lossless() {
+        use std::io::Read;
+        let module: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let packed = compress_wasm(&module);
+        assert_eq!(packed, compress_wasm(&module));
+        assert!(packed.len() < module.len() / 4);
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(packed.as_slice())
+            .read_to_end(&mut unpacked)
+            .unwrap();
+        assert_eq!(unpacked, module);
+        assert_eq!(compressed_name("worker_bg.wasm"), "worker_bg.wasmz");
+    }
 
     const TRUNK_HTML: &str = r#"<!doctype html>
 <html lang="en">

@@ -4,7 +4,8 @@
 
 use anyhow::{bail, Context, Result};
 use milih_site::{
-    externalize_start_script, insert_csp, render_service_worker, Precache, SERVICE_WORKER,
+    compress_wasm, compressed_name, drop_wasm_preload, externalize_start_script, insert_csp,
+    load_compressed, render_service_worker, Precache, SERVICE_WORKER,
 };
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,41 @@ fn main() -> Result<()> {
     finish(&dir).with_context(|| format!("finishing the site in {}", dir.display()))
 }
 
+/// Replaces each `*_bg.wasm` in `dir` with its gzip (`*_bg.wasmz`) and
+/// points the scripts that load it there; returns `html` without the
+/// module's preload. A module already compressed is left alone.
+fn compress_modules(dir: &Path, html: &str) -> Result<String> {
+    let mut html = html.to_owned();
+    let names: Vec<String> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()?;
+    let scripts: Vec<&String> = names.iter().filter(|n| n.ends_with(".js")).collect();
+    for wasm in names.iter().filter(|n| n.ends_with("_bg.wasm")) {
+        let mut loaders = 0;
+        for script in &scripts {
+            let path = dir.join(script);
+            let text =
+                std::fs::read_to_string(&path).with_context(|| format!("reading {script}"))?;
+            // Only loaders name the module as a relative path; wasm-bindgen's
+            // own glue names it through `import.meta.url`.
+            if let Some(loader) = load_compressed(&text, wasm) {
+                std::fs::write(&path, loader).with_context(|| format!("writing {script}"))?;
+                loaders += 1;
+            }
+        }
+        if loaders == 0 {
+            bail!("no script loads {wasm}: cannot ship it compressed");
+        }
+        let module = std::fs::read(dir.join(wasm)).with_context(|| format!("reading {wasm}"))?;
+        let compressed = compressed_name(wasm);
+        std::fs::write(dir.join(&compressed), compress_wasm(&module))
+            .with_context(|| format!("writing {compressed}"))?;
+        std::fs::remove_file(dir.join(wasm)).with_context(|| format!("removing {wasm}"))?;
+        html = drop_wasm_preload(&html, wasm);
+    }
+    Ok(html)
+}
+
 fn finish(dir: &Path) -> Result<()> {
     let index = dir.join("index.html");
     let html = std::fs::read_to_string(&index).context("reading index.html")?;
@@ -29,7 +65,9 @@ fn finish(dir: &Path) -> Result<()> {
     if let Some((name, body)) = script {
         std::fs::write(dir.join(&name), body).with_context(|| format!("writing {name}"))?;
     }
-    std::fs::write(&index, insert_csp(&html)?).context("writing index.html")?;
+    let mut html = insert_csp(&html)?;
+    html = compress_modules(dir, &html)?;
+    std::fs::write(&index, html).context("writing index.html")?;
 
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
