@@ -88,6 +88,7 @@ async fn load() -> Result<Loaded, String> {
     let total = manifest.total_bytes();
     let mut done = 0u64;
     let mut contents = HashMap::new();
+    let mut digests = HashMap::new();
     for name in files::ALL {
         let before = done;
         let expected = manifest.entry(name).map_or(0, |e| e.bytes as usize);
@@ -100,6 +101,9 @@ async fn load() -> Result<Loaded, String> {
         })
         .await?;
         done += bytes.len() as u64;
+        if let Some(digest) = native_sha256(&bytes).await {
+            digests.insert(name.to_owned(), digest);
+        }
         contents.insert(name.to_owned(), bytes);
     }
     send(&Response::Progress {
@@ -107,7 +111,8 @@ async fn load() -> Result<Loaded, String> {
         total_bytes: total,
         stage: "checking files and starting the model".into(),
     });
-    let bundle = Bundle::assemble(manifest, contents).map_err(|e| e.to_string())?;
+    let bundle =
+        Bundle::assemble_with_digests(manifest, contents, &digests).map_err(|e| e.to_string())?;
     let engine = Engine::from_bundle(&bundle.config_json, &bundle.tokenizer_json, &bundle.weights)
         .map_err(|e| format!("the model cannot be loaded: {e}"))?;
     if engine.config().embedding_dim != bundle.manifest.embedding_dim {
@@ -218,6 +223,18 @@ async fn fetch_bytes(
         progress(bytes.len() as u64);
     }
     Ok(bytes)
+}
+
+/// SHA-256 (hex) by the browser's SubtleCrypto, some ten times faster than
+/// hashing in wasm; `None` where it is unavailable (pages not served over
+/// HTTPS or from localhost), and the bundle crate hashes the file itself.
+/// `digest` copies the bytes when called, so the view into wasm memory that
+/// wasm-bindgen passes is not held across the await.
+async fn native_sha256(bytes: &[u8]) -> Option<String> {
+    let subtle = scope().crypto().ok()?.subtle();
+    let promise = subtle.digest_with_str_and_u8_array("SHA-256", bytes).ok()?;
+    let digest = JsFuture::from(promise).await.ok()?;
+    Some(hex::encode(js_sys::Uint8Array::new(&digest).to_vec()))
 }
 
 /// Frees a downloaded chunk's memory now rather than at the next garbage

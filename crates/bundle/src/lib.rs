@@ -113,6 +113,18 @@ impl Manifest {
 
     /// Checks a file's size and SHA-256 against the manifest.
     pub fn verify(&self, name: &str, content: &[u8]) -> Result<(), BundleError> {
+        self.verify_with(name, content, None)
+    }
+
+    /// [`Manifest::verify`] with the file's SHA-256 (hex) already computed
+    /// by the caller (the browser hashes with its native SubtleCrypto, many
+    /// times faster than hashing in wasm); `None` computes it here.
+    pub fn verify_with(
+        &self,
+        name: &str,
+        content: &[u8],
+        sha256: Option<&str>,
+    ) -> Result<(), BundleError> {
         let entry = self.entry(name)?;
         if entry.bytes != content.len() as u64 {
             return Err(BundleError::Size {
@@ -121,7 +133,11 @@ impl Manifest {
                 actual: content.len() as u64,
             });
         }
-        if !entry.sha256.eq_ignore_ascii_case(&sha256_hex(content)) {
+        let actual = match sha256 {
+            Some(hex) => hex.to_owned(),
+            None => sha256_hex(content),
+        };
+        if !entry.sha256.eq_ignore_ascii_case(&actual) {
             return Err(BundleError::Checksum {
                 name: name.to_owned(),
             });
@@ -216,13 +232,24 @@ impl Bundle {
     /// and catalog and checks that their sizes agree with it.
     pub fn assemble(
         manifest: Manifest,
+        contents: HashMap<String, Vec<u8>>,
+    ) -> Result<Self, BundleError> {
+        Self::assemble_with_digests(manifest, contents, &HashMap::new())
+    }
+
+    /// [`Bundle::assemble`] with SHA-256 digests (hex, by file name) that
+    /// the caller computed over `contents`; files without one are hashed
+    /// here. Every file is still checked against the manifest.
+    pub fn assemble_with_digests(
+        manifest: Manifest,
         mut contents: HashMap<String, Vec<u8>>,
+        digests: &HashMap<String, String>,
     ) -> Result<Self, BundleError> {
         let mut take = |name: &str| -> Result<Vec<u8>, BundleError> {
             let content = contents.remove(name).ok_or_else(|| BundleError::Missing {
                 name: name.to_owned(),
             })?;
-            manifest.verify(name, &content)?;
+            manifest.verify_with(name, &content, digests.get(name).map(String::as_str))?;
             Ok(content)
         };
         let config_json = take(files::CONFIG)?;
@@ -340,6 +367,26 @@ mod tests {
         let bundle = Bundle::assemble(parsed, contents).unwrap();
         assert_eq!(bundle.embeddings.row(0), &[0.6, 0.8]);
         assert_eq!(bundle.catalog.products.len(), 1);
+    }
+
+    #[test]
+    fn digests_from_the_caller_are_checked_against_the_manifest() {
+        let (manifest, contents) = sample();
+        let mut digests: HashMap<String, String> = contents
+            .iter()
+            .map(|(name, content)| (name.clone(), sha256_hex(content).to_uppercase()))
+            .collect();
+        assert!(
+            Bundle::assemble_with_digests(manifest.clone(), contents.clone(), &digests).is_ok()
+        );
+        // A wrong digest is a checksum failure, whatever the bytes.
+        digests.insert(files::WEIGHTS.into(), sha256_hex(b"other"));
+        assert_eq!(
+            Bundle::assemble_with_digests(manifest, contents, &digests).err(),
+            Some(BundleError::Checksum {
+                name: files::WEIGHTS.into()
+            })
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! A BERT encoder written with plain tensor operations so that gradients
-//! reach every weight during fine-tuning. At inference the same weights run
-//! through candle's fused layer-norm and softmax kernels.
+//! A BERT encoder whose every weight gets gradients during fine-tuning
+//! (layer norm and softmax are fused ops with hand-written backward passes,
+//! [`crate::train_ops`]). At inference the same weights run through
+//! candle's fused layer-norm and softmax kernels.
 
 use crate::config::{Activation, BertConfig};
-use candle_core::{DType, Module, Result, Tensor, D};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 /// Training needs differentiable ops; inference can use fused kernels.
@@ -31,15 +32,7 @@ impl LayerNorm {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match mode {
             Mode::Infer => candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32),
-            Mode::Train => {
-                let mean = x.mean_keepdim(D::Minus1)?;
-                let centered = x.broadcast_sub(&mean)?;
-                let variance = centered.sqr()?.mean_keepdim(D::Minus1)?;
-                centered
-                    .broadcast_div(&(variance + self.eps)?.sqrt()?)?
-                    .broadcast_mul(&self.weight)?
-                    .broadcast_add(&self.bias)
-            }
+            Mode::Train => crate::train_ops::layer_norm(x, &self.weight, &self.bias, self.eps),
         }
     }
 }
@@ -158,7 +151,7 @@ impl Attention {
             (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
         let probs = match mode {
             Mode::Infer => candle_nn::ops::softmax_last_dim(&scores)?,
-            Mode::Train => candle_nn::ops::softmax(&scores, D::Minus1)?,
+            Mode::Train => crate::train_ops::softmax_last_dim(&scores)?,
         };
         let context = probs
             .matmul(&v)?

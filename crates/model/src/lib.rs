@@ -14,6 +14,7 @@ pub mod lexical;
 pub mod quantized;
 pub mod tiny;
 pub mod tokenize;
+pub mod train_ops;
 
 pub use bert::Mode;
 pub use config::{Activation, BertConfig, HybridConfig};

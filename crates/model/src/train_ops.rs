@@ -1,0 +1,338 @@
+//! Layer norm and softmax for training, each one fused op forward and one
+//! fused op backward with the gradient written out by hand. Composed from
+//! tensor ops, each would allocate and walk a dozen temporaries the size of
+//! the activations (for the attention probabilities, 12 heads × 128² per
+//! sequence) in the forward pass and more in the backward one.
+//!
+//! CPU, f32, contiguous inputs; the last dimension is the one normalised.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(data), Some((start, end))) => Ok(&data[start..end]),
+        _ => candle_core::bail!("{op}: expects a contiguous f32 tensor"),
+    }
+}
+
+fn last_dim(layout: &Layout, op: &str) -> Result<usize> {
+    match layout.dims().last() {
+        Some(&d) if d > 0 => Ok(d),
+        _ => candle_core::bail!("{op}: expects a non-empty last dimension"),
+    }
+}
+
+/// Softmax over the last dimension, differentiable.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Softmax)
+}
+
+struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "train-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = slice(storage, layout, self.name())?;
+        let n = last_dim(layout, self.name())?;
+        let mut y = vec![0f32; x.len()];
+        x.par_chunks_exact(n)
+            .zip(y.par_chunks_exact_mut(n))
+            .for_each(|(x, y)| {
+                let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for (y, &x) in y.iter_mut().zip(x) {
+                    *y = (x - max).exp();
+                    sum += *y;
+                }
+                let scale = 1.0 / sum;
+                y.iter_mut().for_each(|y| *y *= scale);
+            });
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?))
+    }
+}
+
+/// dx = y ⊙ (g − Σ g ⊙ y), row by row.
+struct SoftmaxGrad;
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "train-softmax-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let y = slice(s1, l1, self.name())?;
+        let g = slice(s2, l2, self.name())?;
+        let n = last_dim(l1, self.name())?;
+        if y.len() != g.len() {
+            candle_core::bail!("{}: output and gradient differ in size", self.name());
+        }
+        let mut dx = vec![0f32; y.len()];
+        y.par_chunks_exact(n)
+            .zip(g.par_chunks_exact(n))
+            .zip(dx.par_chunks_exact_mut(n))
+            .for_each(|((y, g), dx)| {
+                let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
+                for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+                    *dx = y * (g - dot);
+                }
+            });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// Layer norm over the last dimension with weight and bias, differentiable
+/// in all three.
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        LayerNorm { eps: eps as f32 },
+    )
+}
+
+#[derive(Clone, Copy)]
+struct LayerNorm {
+    eps: f32,
+}
+
+/// Mean and reciprocal standard deviation of a row.
+fn moments(x: &[f32], eps: f32) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let variance = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (variance + eps).sqrt())
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "train-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1, self.name())?;
+        let w = slice(s2, l2, self.name())?;
+        let b = slice(s3, l3, self.name())?;
+        let n = last_dim(l1, self.name())?;
+        if w.len() != n || b.len() != n {
+            candle_core::bail!("{}: weight and bias must have {n} values", self.name());
+        }
+        let mut y = vec![0f32; x.len()];
+        x.par_chunks_exact(n)
+            .zip(y.par_chunks_exact_mut(n))
+            .for_each(|(x, y)| {
+                let (mean, rstd) = moments(x, self.eps);
+                for i in 0..n {
+                    y[i] = (x[i] - mean) * rstd * w[i] + b[i];
+                }
+            });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let dx = x.apply_op3_no_bwd(weight, &grad, &LayerNormInputGrad(*self))?;
+        // (2, n): the weight's gradient, then the bias's.
+        let params = x.apply_op2_no_bwd(&grad, &LayerNormParamGrad(*self))?;
+        Ok((Some(dx), Some(params.get(0)?), Some(params.get(1)?)))
+    }
+}
+
+/// dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)), with ĝ = g ⊙ w.
+struct LayerNormInputGrad(LayerNorm);
+
+impl CustomOp3 for LayerNormInputGrad {
+    fn name(&self) -> &'static str {
+        "train-layer-norm-input-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1, self.name())?;
+        let w = slice(s2, l2, self.name())?;
+        let g = slice(s3, l3, self.name())?;
+        let n = last_dim(l1, self.name())?;
+        let mut dx = vec![0f32; x.len()];
+        x.par_chunks_exact(n)
+            .zip(g.par_chunks_exact(n))
+            .zip(dx.par_chunks_exact_mut(n))
+            .for_each_init(
+                || (vec![0f32; n], vec![0f32; n]),
+                |(xhat, ghat), ((x, g), dx)| {
+                    let (mean, rstd) = moments(x, self.0.eps);
+                    let (mut mean_g, mut mean_gx) = (0f32, 0f32);
+                    for i in 0..n {
+                        xhat[i] = (x[i] - mean) * rstd;
+                        ghat[i] = g[i] * w[i];
+                        mean_g += ghat[i];
+                        mean_gx += ghat[i] * xhat[i];
+                    }
+                    mean_g /= n as f32;
+                    mean_gx /= n as f32;
+                    for i in 0..n {
+                        dx[i] = rstd * (ghat[i] - mean_g - xhat[i] * mean_gx);
+                    }
+                },
+            );
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// Rows of dw = Σ g ⊙ x̂ and db = Σ g over all rows, as one `(2, n)` tensor.
+struct LayerNormParamGrad(LayerNorm);
+
+impl CustomOp2 for LayerNormParamGrad {
+    fn name(&self) -> &'static str {
+        "train-layer-norm-param-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1, self.name())?;
+        let g = slice(s2, l2, self.name())?;
+        let n = last_dim(l1, self.name())?;
+        let mut out = vec![0f32; 2 * n];
+        let (dw, db) = out.split_at_mut(n);
+        for (x, g) in x.chunks_exact(n).zip(g.chunks_exact(n)) {
+            let (mean, rstd) = moments(x, self.0.eps);
+            for i in 0..n {
+                dw[i] += g[i] * (x[i] - mean) * rstd;
+                db[i] += g[i];
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((2, n))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var, D};
+
+    fn input(shape: (usize, usize, usize), seed: u32) -> Tensor {
+        let n = shape.0 * shape.1 * shape.2;
+        let values: Vec<f32> = (0..n as u32)
+            .map(|i| {
+                ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 250.0 - 2.0
+            })
+            .collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn softmax_and_its_gradient_match_the_composed_ops() {
+        let x = Var::from_tensor(&input((2, 3, 7), 1)).unwrap();
+        let weights = input((2, 3, 7), 2);
+        let fused = softmax_last_dim(x.as_tensor()).unwrap();
+        let composed = candle_nn::ops::softmax(x.as_tensor(), D::Minus1).unwrap();
+        assert!(max_diff(&fused, &composed) < 1e-6);
+        let grad_fused = (fused * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let grad_composed = (composed * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let (a, b) = (grad_fused.get(&x).unwrap(), grad_composed.get(&x).unwrap());
+        assert!(max_diff(a, b) < 1e-5, "{}", max_diff(a, b));
+    }
+
+    #[test]
+    fn layer_norm_and_its_gradients_match_the_composed_ops() {
+        let x = Var::from_tensor(&input((2, 3, 16), 3)).unwrap();
+        let w = Var::from_tensor(&(input((1, 1, 16), 4).flatten_all().unwrap() + 1.5).unwrap())
+            .unwrap();
+        let b = Var::from_tensor(&input((1, 1, 16), 5).flatten_all().unwrap()).unwrap();
+        let weights = input((2, 3, 16), 6);
+        let eps = 1e-12;
+        let fused = layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), eps).unwrap();
+        let composed = {
+            let x = x.as_tensor();
+            let mean = x.mean_keepdim(D::Minus1).unwrap();
+            let centered = x.broadcast_sub(&mean).unwrap();
+            let variance = centered.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+            centered
+                .broadcast_div(&(variance + eps).unwrap().sqrt().unwrap())
+                .unwrap()
+                .broadcast_mul(w.as_tensor())
+                .unwrap()
+                .broadcast_add(b.as_tensor())
+                .unwrap()
+        };
+        assert!(max_diff(&fused, &composed) < 1e-5);
+        let gf = (fused * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gc = (composed * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, var) in [("x", &x), ("weight", &w), ("bias", &b)] {
+            let d = max_diff(gf.get(var).unwrap(), gc.get(var).unwrap());
+            assert!(d < 1e-4, "{name}: {d}");
+        }
+    }
+}
