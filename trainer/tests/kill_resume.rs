@@ -3,7 +3,8 @@
 //! with the same seed, and the same seed and data give byte-identical
 //! bundles. Tiny BERT built in code, real processes, real SIGKILL.
 
-use milih_model::tiny::tiny_base;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,19 +28,6 @@ fn write_catalog(path: &Path) -> Vec<String> {
     }
     writer.flush().unwrap();
     texts
-}
-
-fn write_base(dir: &Path, texts: &[String]) {
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let base = tiny_base(&refs, 3).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_vec(&base.config).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("tokenizer.json"), &base.tokenizer_json).unwrap();
-    candle_core::safetensors::save(&base.weights, dir.join("model.safetensors")).unwrap();
 }
 
 fn train_command(base: &Path, catalog: &Path, out: &Path) -> Command {
@@ -105,7 +93,7 @@ fn a_run_killed_with_sigkill_resumes_to_the_same_result_and_bundles_are_reproduc
     let catalog = tmp.path().join("catalog.csv");
     let texts = write_catalog(&catalog);
     let base = tmp.path().join("base");
-    write_base(&base, &texts);
+    common::write_tiny_base(&base, &texts);
 
     let full = tmp.path().join("full");
     run(train_command(&base, &catalog, &full));
