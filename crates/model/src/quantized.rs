@@ -82,6 +82,7 @@ fn read_gguf(
     let mut tensors = HashMap::new();
     let mut word_table = None;
     for name in names {
+        check_fits(name, &content.tensor_infos[name], &content, bytes.len())?;
         let q = content
             .tensor(&mut reader, name, device)
             .map_err(gguf_error)?;
@@ -95,6 +96,46 @@ fn read_gguf(
         tensors,
         word_table,
     })
+}
+
+/// Checks, in overflow-free arithmetic, that a tensor's declared shape fits
+/// in the bytes it points at. The GGUF header is untrusted: a shape whose
+/// element count overflows would otherwise pass the reader's size check
+/// and ask for an impossible allocation when dequantized.
+fn check_fits(
+    name: &str,
+    info: &gguf_file::TensorInfo,
+    content: &gguf_file::Content,
+    file_len: usize,
+) -> Result<(), ModelError> {
+    let bad =
+        |why: String| ModelError::Weights(format!("model weights (GGUF): tensor `{name}` {why}"));
+    let dims = info.shape.dims();
+    let elements = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| bad(format!("has shape {dims:?}, too many elements")))?;
+    let (block, block_bytes) = (info.ggml_dtype.block_size(), info.ggml_dtype.type_size());
+    if !elements.is_multiple_of(block) {
+        return Err(bad(format!(
+            "has {elements} elements, not whole {:?} blocks",
+            info.ggml_dtype
+        )));
+    }
+    let size = (elements / block)
+        .checked_mul(block_bytes)
+        .ok_or_else(|| bad(format!("has shape {dims:?}, too large")))?;
+    let end = content
+        .tensor_data_offset
+        .checked_add(info.offset)
+        .and_then(|start| start.checked_add(size as u64));
+    match end {
+        Some(end) if end <= file_len as u64 => Ok(()),
+        _ => Err(bad(format!(
+            "has shape {dims:?} ({size} bytes at offset {}), beyond the end of the {file_len}-byte file",
+            info.offset
+        ))),
+    }
 }
 
 /// Name (suffix) of the word-embedding table.
@@ -173,6 +214,31 @@ impl QuantizedRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GGUF bytes of one (2, 32) f32 tensor named `w`, no metadata.
+    fn small_gguf() -> Vec<u8> {
+        let tensor = Tensor::zeros((2, 32), candle_core::DType::F32, &Device::Cpu).unwrap();
+        to_gguf(&HashMap::from([("w".to_owned(), tensor)])).unwrap()
+    }
+
+    #[test]
+    fn a_shape_that_overflows_is_an_error_not_a_panic() {
+        // Found by the `bundle` fuzz target: a dimension so large that the
+        // element count wraps. Header: magic, version, tensor and metadata
+        // counts (24 bytes); then the name (u64 length + "w"), the number of
+        // dimensions (u32) and the dimensions (u64 each, innermost first).
+        let mut bytes = small_gguf();
+        assert!(from_gguf(&bytes, &Device::Cpu).is_ok());
+        let first_dim = 24 + 8 + 1 + 4;
+        bytes[first_dim..first_dim + 8].copy_from_slice(&(1u64 << 62).to_le_bytes());
+        let error = from_gguf(&bytes, &Device::Cpu).unwrap_err().to_string();
+        assert!(error.contains("tensor `w` has shape"), "{error}");
+        // A shape that does not overflow but is larger than the file.
+        let mut bytes = small_gguf();
+        bytes[first_dim..first_dim + 8].copy_from_slice(&(1u64 << 20).to_le_bytes());
+        let error = from_gguf(&bytes, &Device::Cpu).unwrap_err().to_string();
+        assert!(error.contains("beyond the end of the"), "{error}");
+    }
 
     #[test]
     fn quantized_rows_give_the_rows_of_the_dequantized_table() {
