@@ -3,11 +3,12 @@
 //! step by step. `bench/train/torch_step.py` runs the same step in PyTorch,
 //! so that the two print comparable figures.
 
-use crate::optim::AdamW;
-use crate::train::{from_base, multi_positive_nce, weighted_bce, Recipe, TrainOptions};
+use crate::train::{
+    fine_tune_optimizer, from_base, multi_positive_nce, weighted_bce, Recipe, TrainOptions,
+};
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
-use milih_model::{Mode, HEADS_PREFIX};
+use milih_model::Mode;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -90,14 +91,7 @@ pub fn training_steps(base: &Path, options: &StepBenchOptions) -> Result<StepBen
     let weights = Tensor::ones((batch, 1), candle_core::DType::F32, &device)?;
     let relevance = Tensor::eye(batch, candle_core::DType::F32, &device)?;
 
-    let head_scale = train_options.head_learning_rate / train_options.learning_rate;
-    let mut optimizer = AdamW::new(&initial.varmap, train_options.weight_decay, |name| {
-        if name.starts_with(HEADS_PREFIX) {
-            head_scale
-        } else {
-            1.0
-        }
-    })?;
+    let mut optimizer = fine_tune_optimizer(&initial.varmap, &train_options)?;
     let mut optimizer_ms = Vec::new();
     let mut step = |optimizer_ms: &mut Vec<f64>| -> Result<f32> {
         let output = initial

@@ -203,14 +203,7 @@ pub fn train_on_split(
         mut varmap,
         model,
     } = from_base(base, &options, &device)?;
-    let head_scale = options.head_learning_rate / options.learning_rate;
-    let mut optimizer = AdamW::new(&varmap, options.weight_decay, |name| {
-        if name.starts_with(HEADS_PREFIX) {
-            head_scale
-        } else {
-            1.0
-        }
-    })?;
+    let mut optimizer = fine_tune_optimizer(&varmap, &options)?;
 
     let split = settle_split(out, catalog, &options, given_split)?;
     let ids: Vec<Vec<u32>> = catalog
@@ -377,6 +370,19 @@ pub fn train_on_split(
         training_seconds,
     };
     write_report(out, report)
+}
+
+/// AdamW over the whole hybrid with the fine-tune recipe's settings: the
+/// heads learn at `head_learning_rate`, the encoder at `learning_rate`.
+pub fn fine_tune_optimizer(varmap: &VarMap, options: &TrainOptions) -> Result<AdamW> {
+    let head_scale = options.head_learning_rate / options.learning_rate;
+    Ok(AdamW::new(varmap, options.weight_decay, |name| {
+        if name.starts_with(HEADS_PREFIX) {
+            head_scale
+        } else {
+            1.0
+        }
+    })?)
 }
 
 /// The split of a run (the given one, or the seeded held-out split of

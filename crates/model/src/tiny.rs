@@ -94,6 +94,27 @@ pub fn tiny_base(corpus: &[&str], seed: u64) -> Result<TinyBase, ModelError> {
     })
 }
 
+/// Encoder weights plus heads initialised from `seed`: a whole hybrid for
+/// `config`, as a trained run would hold it.
+pub fn with_seeded_heads(
+    config: &HybridConfig,
+    mut weights: HashMap<String, Tensor>,
+    seed: u64,
+) -> Result<HashMap<String, Tensor>, ModelError> {
+    let varmap = VarMap::new();
+    Hybrid::load(
+        config,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )?;
+    crate::init::init_weights(&varmap, seed, |_| false)?;
+    for (name, var) in varmap.data().lock().expect("var map lock").iter() {
+        if name.starts_with(HEADS_PREFIX) {
+            weights.insert(name.clone(), var.as_tensor().clone());
+        }
+    }
+    Ok(weights)
+}
+
 /// The model files of a bundle, as bytes.
 pub struct ModelFiles {
     pub config_json: Vec<u8>,
@@ -116,18 +137,7 @@ pub fn tiny_bundle_files(corpus: &[&str], seed: u64) -> Result<ModelFiles, Model
         max_windows: 2,
         lexical_features: 64,
     };
-    let varmap = VarMap::new();
-    Hybrid::load(
-        &config,
-        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-    )?;
-    crate::init::init_weights(&varmap, seed + 1, |_| false)?;
-    let mut weights = base.weights;
-    for (name, var) in varmap.data().lock().expect("var map lock").iter() {
-        if name.starts_with(HEADS_PREFIX) {
-            weights.insert(name.clone(), var.as_tensor().clone());
-        }
-    }
+    let weights = with_seeded_heads(&config, base.weights, seed + 1)?;
     let config_json =
         serde_json::to_vec(&config).map_err(|e| ModelError::Config(format!("config.json: {e}")))?;
     Ok(ModelFiles {

@@ -2,7 +2,7 @@
 //! the GGUF format round-trips, and bad inputs give errors, not panics.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarBuilder;
 use milih_model::tiny::tiny_base;
 use milih_model::{quantized, Engine, Hybrid, HybridConfig, Mode, TextEncoder};
 use std::collections::HashMap;
@@ -30,20 +30,7 @@ fn tiny_with(
         max_windows,
         lexical_features,
     };
-    // Add seeded heads to the encoder weights.
-    let varmap = VarMap::new();
-    Hybrid::load(
-        &config,
-        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-    )
-    .unwrap();
-    milih_model::init::init_weights(&varmap, 9, |_| false).unwrap();
-    let mut weights = base.weights;
-    for (name, var) in varmap.data().lock().unwrap().iter() {
-        if name.starts_with(milih_model::HEADS_PREFIX) {
-            weights.insert(name.clone(), var.as_tensor().clone());
-        }
-    }
+    let weights = milih_model::tiny::with_seeded_heads(&config, base.weights, 9).unwrap();
     (config, base.tokenizer_json, weights)
 }
 
