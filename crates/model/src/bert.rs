@@ -1,11 +1,90 @@
 //! A BERT encoder whose every weight gets gradients during fine-tuning
 //! (layer norm and softmax are fused ops with hand-written backward passes,
 //! [`crate::train_ops`]). At inference the same weights run through
-//! candle's fused layer-norm and softmax kernels.
+//! candle's fused layer-norm and softmax kernels; weights loaded from a
+//! bundle run their matrix products in int8 ([`crate::int8`]).
 
 use crate::config::{Activation, BertConfig};
+use crate::int8::{Epilogue, Int8Linear, Int8Matrix};
+use crate::quantized::QuantizedRows;
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
+use std::collections::HashMap;
+
+/// Weights that inference keeps in compact form rather than as f32 tensors
+/// in the `VarBuilder`.
+#[derive(Default)]
+pub struct CompactWeights {
+    /// The word-embedding table in its quantized blocks.
+    pub word_table: Option<QuantizedRows>,
+    /// Encoder matrices by weight name (`encoder.layer.0.intermediate.dense.weight`).
+    pub matrices: HashMap<String, Int8Matrix>,
+}
+
+/// A dense layer: f32 (training, and any checkpoint), or int8 (inference
+/// from a bundle).
+enum Dense {
+    Float(Linear),
+    Int8(Int8Linear),
+}
+
+impl Dense {
+    /// An int8 layer when `compact` holds this layer's matrix, else f32 from `vb`.
+    fn load(
+        inputs: usize,
+        outputs: usize,
+        vb: VarBuilder,
+        compact: &mut CompactWeights,
+    ) -> Result<Self> {
+        let name = format!("{}.weight", vb.prefix());
+        let Some(matrix) = compact.matrices.remove(&name) else {
+            return Ok(Self::Float(candle_nn::linear(inputs, outputs, vb)?));
+        };
+        if (matrix.rows(), matrix.cols()) != (outputs, inputs) {
+            candle_core::bail!(
+                "`{name}` is {}x{}, the config says {outputs}x{inputs}",
+                matrix.rows(),
+                matrix.cols()
+            );
+        }
+        let bias = vb.get(outputs, "bias")?.to_vec1::<f32>()?;
+        Ok(Self::Int8(Int8Linear::new(matrix, bias).map_err(|e| {
+            candle_core::Error::Msg(format!("`{name}`: {e}"))
+        })?))
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Float(linear) => linear.forward(x),
+            Self::Int8(linear) => {
+                let quantized = quantize_input(linear, x)?;
+                int8_forward(linear, &quantized, x, Epilogue::Bias)
+            }
+        }
+    }
+}
+
+/// `x` (any leading dims, last = the layer's inputs) quantized for `linear`.
+fn quantize_input(linear: &Int8Linear, x: &Tensor) -> Result<crate::int8::Activations> {
+    let values = x.flatten_all()?.to_vec1::<f32>()?;
+    let tokens = values.len() / linear.inputs().max(1);
+    Ok(linear.quantize_input(&values, tokens))
+}
+
+/// `linear` on quantized rows of `like`, shaped as `like` with the last
+/// dimension the layer's outputs.
+fn int8_forward(
+    linear: &Int8Linear,
+    x: &crate::int8::Activations,
+    like: &Tensor,
+    epilogue: Epilogue,
+) -> Result<Tensor> {
+    let mut dims = like.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = linear.outputs();
+    }
+    Tensor::from_vec(linear.forward(x, epilogue), dims, like.device())
+}
 
 /// Training needs differentiable ops; inference can use fused kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +120,7 @@ impl LayerNorm {
 /// the bundle's quantized storage with only a batch's rows dequantized.
 pub enum WordTable {
     Dense(Embedding),
-    Quantized(crate::quantized::QuantizedRows),
+    Quantized(QuantizedRows),
 }
 
 impl WordTable {
@@ -113,24 +192,24 @@ impl Embeddings {
 }
 
 struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
+    query: Dense,
+    key: Dense,
+    value: Dense,
+    output: Dense,
     norm: LayerNorm,
     heads: usize,
     head_dim: usize,
 }
 
 impl Attention {
-    fn load(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
+    fn load(c: &BertConfig, vb: VarBuilder, compact: &mut CompactWeights) -> Result<Self> {
         let h = c.hidden_size;
         let this = vb.pp("self");
         Ok(Self {
-            query: candle_nn::linear(h, h, this.pp("query"))?,
-            key: candle_nn::linear(h, h, this.pp("key"))?,
-            value: candle_nn::linear(h, h, this.pp("value"))?,
-            output: candle_nn::linear(h, h, vb.pp("output").pp("dense"))?,
+            query: Dense::load(h, h, this.pp("query"), compact)?,
+            key: Dense::load(h, h, this.pp("key"), compact)?,
+            value: Dense::load(h, h, this.pp("value"), compact)?,
+            output: Dense::load(h, h, vb.pp("output").pp("dense"), compact)?,
             norm: LayerNorm::load(h, c.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
             heads: c.num_attention_heads,
             head_dim: c.head_dim(),
@@ -144,9 +223,22 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = split(self.query.forward(x)?)?;
-        let k = split(self.key.forward(x)?)?;
-        let v = split(self.value.forward(x)?)?;
+        let (q, k, v) = match (&self.query, &self.key, &self.value) {
+            // One quantization of the input serves all three.
+            (Dense::Int8(query), Dense::Int8(key), Dense::Int8(value))
+                if query.inputs() == key.inputs() && key.inputs() == value.inputs() =>
+            {
+                let quantized = quantize_input(query, x)?;
+                let project = |l: &Int8Linear| int8_forward(l, &quantized, x, Epilogue::Bias);
+                (project(query)?, project(key)?, project(value)?)
+            }
+            _ => (
+                self.query.forward(x)?,
+                self.key.forward(x)?,
+                self.value.forward(x)?,
+            ),
+        };
+        let (q, k, v) = (split(q)?, split(k)?, split(v)?);
         let scores =
             (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
         let probs = match mode {
@@ -165,25 +257,27 @@ impl Attention {
 
 struct Layer {
     attention: Attention,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Dense,
+    output: Dense,
     norm: LayerNorm,
     activation: Activation,
 }
 
 impl Layer {
-    fn load(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
+    fn load(c: &BertConfig, vb: VarBuilder, compact: &mut CompactWeights) -> Result<Self> {
         Ok(Self {
-            attention: Attention::load(c, vb.pp("attention"))?,
-            intermediate: candle_nn::linear(
+            attention: Attention::load(c, vb.pp("attention"), compact)?,
+            intermediate: Dense::load(
                 c.hidden_size,
                 c.intermediate_size,
                 vb.pp("intermediate").pp("dense"),
+                compact,
             )?,
-            output: candle_nn::linear(
+            output: Dense::load(
                 c.intermediate_size,
                 c.hidden_size,
                 vb.pp("output").pp("dense"),
+                compact,
             )?,
             norm: LayerNorm::load(
                 c.hidden_size,
@@ -196,11 +290,22 @@ impl Layer {
 
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: Mode) -> Result<Tensor> {
         let attended = self.attention.forward(x, mask_bias, mode)?;
-        let inner = self.intermediate.forward(&attended)?;
-        let inner = match self.activation {
-            Activation::Gelu => inner.gelu_erf()?,
-            Activation::GeluApproximate => inner.gelu()?,
-            Activation::Relu => inner.relu()?,
+        let inner = match (&self.intermediate, self.activation) {
+            // GELU applied as the products are written out.
+            (Dense::Int8(intermediate), Activation::Gelu) => int8_forward(
+                intermediate,
+                &quantize_input(intermediate, &attended)?,
+                &attended,
+                Epilogue::BiasGelu,
+            )?,
+            (intermediate, activation) => {
+                let inner = intermediate.forward(&attended)?;
+                match activation {
+                    Activation::Gelu => inner.gelu_erf()?,
+                    Activation::GeluApproximate => inner.gelu()?,
+                    Activation::Relu => inner.relu()?,
+                }
+            }
         };
         self.norm
             .forward(&(self.output.forward(&inner)? + attended)?, mode)
@@ -217,19 +322,29 @@ impl Bert {
     /// Loads the encoder from `vb`, using Hugging Face weight names without
     /// the `bert.` prefix (see [`crate::canonical_weight_name`]).
     pub fn load(config: &BertConfig, vb: VarBuilder) -> Result<Self> {
-        Self::load_with_words(config, vb, None)
+        Self::load_with(config, vb, CompactWeights::default())
     }
 
-    /// [`Bert::load`] with the word table given apart from `vb` (inference
-    /// keeps it quantized).
-    pub fn load_with_words(
+    /// [`Bert::load`] with some weights given in compact form apart from
+    /// `vb` (inference from a bundle). Every compact matrix must be used.
+    pub fn load_with(
         config: &BertConfig,
         vb: VarBuilder,
-        words: Option<WordTable>,
+        mut compact: CompactWeights,
     ) -> Result<Self> {
         let layers = (0..config.num_hidden_layers)
-            .map(|i| Layer::load(config, vb.pp("encoder.layer").pp(i.to_string())))
+            .map(|i| {
+                Layer::load(
+                    config,
+                    vb.pp("encoder.layer").pp(i.to_string()),
+                    &mut compact,
+                )
+            })
             .collect::<Result<_>>()?;
+        if let Some(name) = compact.matrices.keys().min() {
+            candle_core::bail!("`{name}` is not a weight of this model");
+        }
+        let words = compact.word_table.take().map(WordTable::Quantized);
         Ok(Self {
             embeddings: Embeddings::load(config, vb.pp("embeddings"), words)?,
             layers,

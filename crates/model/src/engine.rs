@@ -1,6 +1,6 @@
 //! Inference: texts in, embeddings and skin-type probabilities out.
 
-use crate::bert::{Mode, WordTable};
+use crate::bert::{CompactWeights, Mode};
 use crate::config::HybridConfig;
 use crate::hybrid::Hybrid;
 use crate::tokenize::{batch_from_ids, TextEncoder};
@@ -37,12 +37,7 @@ impl Engine {
         let device = Device::Cpu;
         let weights = crate::quantized::inference_weights(gguf, &device)?;
         let encoder = TextEncoder::from_json(tokenizer_json, config.max_length)?;
-        Self::build(
-            config,
-            encoder,
-            weights.tensors,
-            weights.word_table.map(WordTable::Quantized),
-        )
+        Self::build(config, encoder, weights.tensors, weights.compact)
     }
 
     /// Builds an engine from f32 tensors.
@@ -51,14 +46,14 @@ impl Engine {
         encoder: TextEncoder,
         tensors: HashMap<String, Tensor>,
     ) -> Result<Self, ModelError> {
-        Self::build(config, encoder, tensors, None)
+        Self::build(config, encoder, tensors, CompactWeights::default())
     }
 
     fn build(
         config: HybridConfig,
         encoder: TextEncoder,
         tensors: HashMap<String, Tensor>,
-        words: Option<WordTable>,
+        compact: CompactWeights,
     ) -> Result<Self, ModelError> {
         if encoder.vocab_size() > config.bert.vocab_size {
             return Err(ModelError::Tokenizer(format!(
@@ -77,7 +72,7 @@ impl Engine {
         }
         let device = Device::Cpu;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = Hybrid::load_with_words(&config, vb, words)
+        let model = Hybrid::load_with(&config, vb, compact)
             .map_err(|e| ModelError::Weights(format!("model weights: {e}")))?;
         Ok(Self {
             model,

@@ -6,7 +6,7 @@
 //! asks for them, hashed TF-IDF word features of the whole text
 //! ([`crate::lexical`]). The embedding head reads the pooled output only.
 
-use crate::bert::{Bert, Mode, WordTable};
+use crate::bert::{Bert, CompactWeights, Mode};
 use crate::config::HybridConfig;
 use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::{Linear, VarBuilder};
@@ -85,17 +85,17 @@ impl Heads {
 
 impl Hybrid {
     pub fn load(config: &HybridConfig, vb: VarBuilder) -> Result<Self> {
-        Self::load_with_words(config, vb, None)
+        Self::load_with(config, vb, CompactWeights::default())
     }
 
-    /// [`Hybrid::load`] with the word table given apart from `vb`.
-    pub fn load_with_words(
+    /// [`Hybrid::load`] with some weights in compact form apart from `vb`.
+    pub fn load_with(
         config: &HybridConfig,
         vb: VarBuilder,
-        words: Option<WordTable>,
+        compact: CompactWeights,
     ) -> Result<Self> {
         Ok(Self {
-            bert: Bert::load_with_words(&config.bert, vb.clone(), words)?,
+            bert: Bert::load_with(&config.bert, vb.clone(), compact)?,
             heads: Heads::load(config, vb)?,
             config: config.clone(),
         })

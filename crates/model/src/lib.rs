@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod hybrid;
 pub mod init;
+pub mod int8;
 pub mod lexical;
 pub mod quantized;
 pub mod tiny;

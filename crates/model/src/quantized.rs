@@ -1,13 +1,16 @@
 //! The bundle's weight file: GGUF with Q8_0 encoder matrices, a Q5_0 word
 //! embedding table, and f32 vectors and heads.
 //!
-//! The browser dequantizes the weights once at load time: on one short query
-//! f32 matrix products are faster than Q8_0 ones, while the download keeps the
-//! Q8_0 size.
+//! For inference the encoder matrices become int8 with one scale per row
+//! as they are read ([`crate::int8`]), the word table stays in its Q5_0
+//! blocks, and the rest is dequantized to f32.
 
+use crate::bert::CompactWeights;
+use crate::int8::{least_error_scale, Int8Matrix};
 use crate::ModelError;
-use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::quantized::{gguf_file, GgmlDType, QStorage, QTensor};
 use candle_core::{Device, Tensor};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Cursor;
 
@@ -39,7 +42,12 @@ pub fn to_gguf(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>, ModelError>
         .iter()
         .map(|name| {
             let tensor = &tensors[*name];
-            QTensor::quantize(tensor, storage_type(name, tensor)).map(|q| (name.as_str(), q))
+            let dtype = storage_type(name, tensor);
+            if dtype == GgmlDType::Q8_0 && is_encoder_matrix(name, tensor) {
+                row_scaled_q8_0(tensor).map(|q| (name.as_str(), q))
+            } else {
+                QTensor::quantize(tensor, dtype).map(|q| (name.as_str(), q))
+            }
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
     let refs: Vec<(&str, &QTensor)> = quantized.iter().map(|(n, q)| (*n, q)).collect();
@@ -48,17 +56,40 @@ pub fn to_gguf(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>, ModelError>
     Ok(out.into_inner())
 }
 
+/// Q8_0 blocks that all share their row's scale: the int8 matrix the
+/// browser computes with ([`Int8Matrix`], one scale per row), written in a
+/// standard GGUF type. Reading it back gives that matrix exactly.
+fn row_scaled_q8_0(tensor: &Tensor) -> candle_core::Result<QTensor> {
+    let (rows, cols) = tensor.dims2()?;
+    let values = tensor.flatten_all()?.to_vec1::<f32>()?;
+    // The block scale is an f16: round each row's scale to one first.
+    let matrix = Int8Matrix::quantize_with(&values, rows, cols, |row| {
+        half::f16::from_f32(least_error_scale(row)).to_f32()
+    });
+    let block = GgmlDType::Q8_0.block_size();
+    let mut bytes = Vec::with_capacity(rows * cols / block * GgmlDType::Q8_0.type_size());
+    for (row, scale) in matrix.rows_with_scales() {
+        let scale = half::f16::from_f32(scale).to_le_bytes();
+        for values in row.chunks_exact(block) {
+            bytes.extend_from_slice(&scale);
+            bytes.extend(values.iter().map(|&q| q as u8));
+        }
+    }
+    let storage = QStorage::from_data(Cow::Owned(bytes), &Device::Cpu, GgmlDType::Q8_0)?;
+    QTensor::new(storage, (rows, cols))
+}
+
 /// Reads GGUF bytes back into f32 tensors.
 pub fn from_gguf(bytes: &[u8], device: &Device) -> Result<HashMap<String, Tensor>, ModelError> {
     let weights = read_gguf(bytes, device, false)?;
     Ok(weights.tensors)
 }
 
-/// GGUF weights for inference: every tensor in f32 except the word-embedding
-/// table, which stays in its quantized storage when it has one.
+/// GGUF weights for inference: the encoder's matrices and the word table in
+/// compact form, every other tensor in f32.
 pub struct InferenceWeights {
     pub tensors: HashMap<String, Tensor>,
-    pub word_table: Option<QuantizedRows>,
+    pub compact: CompactWeights,
 }
 
 /// Reads GGUF bytes for inference (see [`InferenceWeights`]).
@@ -73,29 +104,42 @@ fn gguf_error(e: candle_core::Error) -> ModelError {
 fn read_gguf(
     bytes: &[u8],
     device: &Device,
-    keep_word_table: bool,
+    for_inference: bool,
 ) -> Result<InferenceWeights, ModelError> {
     let mut reader = Cursor::new(bytes);
     let content = gguf_file::Content::read(&mut reader).map_err(gguf_error)?;
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();
     let mut tensors = HashMap::new();
-    let mut word_table = None;
+    let mut compact = CompactWeights::default();
     for name in names {
         check_fits(name, &content.tensor_infos[name], &content, bytes.len())?;
         let q = content
             .tensor(&mut reader, name, device)
             .map_err(gguf_error)?;
-        if keep_word_table && name.ends_with(WORD_TABLE) && q.dtype() != GgmlDType::F32 {
-            word_table = Some(QuantizedRows::new(&q)?);
+        if for_inference && name.ends_with(WORD_TABLE) && q.dtype() != GgmlDType::F32 {
+            compact.word_table = Some(QuantizedRows::new(&q)?);
+            continue;
+        }
+        let tensor = q.dequantize(device).map_err(gguf_error)?;
+        if for_inference && is_encoder_matrix(name, &tensor) {
+            // Converted one at a time: the f32 copy never outlives this step.
+            let (rows, cols) = tensor.dims2().map_err(gguf_error)?;
+            let values = tensor.flatten_all().and_then(|t| t.to_vec1::<f32>());
+            let values = values.map_err(gguf_error)?;
+            compact
+                .matrices
+                .insert(name.clone(), Int8Matrix::quantize(&values, rows, cols));
         } else {
-            tensors.insert(name.clone(), q.dequantize(device).map_err(gguf_error)?);
+            tensors.insert(name.clone(), tensor);
         }
     }
-    Ok(InferenceWeights {
-        tensors,
-        word_table,
-    })
+    Ok(InferenceWeights { tensors, compact })
+}
+
+/// The matrices of the encoder's dense layers (not embeddings, not heads).
+fn is_encoder_matrix(name: &str, tensor: &Tensor) -> bool {
+    name.starts_with("encoder.") && name.ends_with(".weight") && tensor.rank() == 2
 }
 
 /// Checks, in overflow-free arithmetic, that a tensor's declared shape fits
@@ -273,5 +317,28 @@ mod tests {
             error.contains("token id 50 is outside the 50-row word table"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn encoder_matrices_round_trip_to_the_same_int8_matrix() {
+        let name = "encoder.layer.0.intermediate.dense.weight";
+        let values: Vec<f32> = (0..6 * 64)
+            .map(|i| ((i * 53) % 97) as f32 / 40.0 - 1.2)
+            .collect();
+        let tensor = Tensor::from_vec(values.clone(), (6, 64), &Device::Cpu).unwrap();
+        let bytes = to_gguf(&HashMap::from([(name.to_owned(), tensor)])).unwrap();
+        let mut weights = inference_weights(&bytes, &Device::Cpu).unwrap();
+        let read = weights.compact.matrices.remove(name).unwrap();
+        let written = Int8Matrix::quantize_with(&values, 6, 64, |row| {
+            half::f16::from_f32(least_error_scale(row)).to_f32()
+        });
+        assert_eq!(read.dequantize(), written.dequantize());
+        // Other readers see ordinary Q8_0 with the same values.
+        let dense = from_gguf(&bytes, &Device::Cpu).unwrap()[name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(dense, written.dequantize());
     }
 }

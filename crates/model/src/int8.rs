@@ -1,0 +1,638 @@
+//! Integer matrix products for inference.
+//!
+//! Encoder matrices are kept as int8 with one scale per output row, and
+//! each token's activations are quantized on the fly to i16 with one scale
+//! per token. Products are accumulated exactly in i32: the activation range
+//! is chosen from the row length so that no sum can overflow. Integer sums
+//! do not depend on their order, so the browser's SIMD kernels, the native
+//! AVX2 kernels and the portable fallback give bit-identical results, and
+//! the catalog embeddings exported natively are what the browser computes.
+//!
+//! Weights are read in their packed order with no per-call repacking, which
+//! is where a general f32 GEMM spends much of its time on a short query.
+
+/// Values per SIMD step: rows are padded with zeros to a multiple of this.
+const STEP: usize = 16;
+/// Largest magnitude of a quantized weight (symmetric: -128 is never used).
+const WEIGHT_LEVELS: f32 = 127.0;
+
+/// A `(rows, cols)` weight matrix, one output per row, as int8 with one
+/// scale per row.
+pub struct Int8Matrix {
+    rows: usize,
+    cols: usize,
+    /// Row length in memory: `cols` rounded up to [`STEP`].
+    stride: usize,
+    values: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+impl Int8Matrix {
+    /// Quantizes row-major f32 weights: each row is scaled so that its
+    /// largest magnitude maps to 127.
+    pub fn quantize(weights: &[f32], rows: usize, cols: usize) -> Self {
+        Self::quantize_with(weights, rows, cols, |row| largest(row) / WEIGHT_LEVELS)
+    }
+
+    /// [`Int8Matrix::quantize`] with each row's scale chosen by `scale_of`
+    /// (values beyond 127 steps are clipped).
+    pub fn quantize_with(
+        weights: &[f32],
+        rows: usize,
+        cols: usize,
+        scale_of: impl Fn(&[f32]) -> f32,
+    ) -> Self {
+        assert_eq!(weights.len(), rows * cols, "weights are not {rows}x{cols}");
+        let stride = cols.div_ceil(STEP) * STEP;
+        let mut values = vec![0i8; rows * stride];
+        let mut scales = vec![0f32; rows];
+        for ((row, packed), scale) in weights
+            .chunks_exact(cols.max(1))
+            .zip(values.chunks_exact_mut(stride.max(1)))
+            .zip(&mut scales)
+        {
+            let rounded = scale_of(row);
+            if rounded > 0.0 && rounded.is_finite() {
+                *scale = rounded;
+                let inverse = 1.0 / rounded;
+                for (q, w) in packed.iter_mut().zip(row) {
+                    *q = round_small((w * inverse).clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS)) as i8;
+                }
+            }
+        }
+        Self {
+            rows,
+            cols,
+            stride,
+            values,
+            scales,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The weights as the products see them, row-major f32.
+    pub fn dequantize(&self) -> Vec<f32> {
+        self.values
+            .chunks_exact(self.stride.max(1))
+            .zip(&self.scales)
+            .flat_map(|(row, &scale)| row[..self.cols].iter().map(move |&q| q as f32 * scale))
+            .collect()
+    }
+
+    fn row(&self, i: usize) -> &[i8] {
+        &self.values[i * self.stride..(i + 1) * self.stride]
+    }
+
+    /// Each row's values with its scale, `(values[..cols], scale)`.
+    pub fn rows_with_scales(&self) -> impl Iterator<Item = (&[i8], f32)> {
+        (0..self.rows).map(|i| (&self.row(i)[..self.cols], self.scales[i]))
+    }
+
+    /// Largest activation magnitude for rows of this length: `stride`
+    /// products of at most `127 * levels` each must fit in an i32.
+    fn activation_levels(&self) -> f32 {
+        let bound = i32::MAX as usize / (self.stride.max(1) * WEIGHT_LEVELS as usize);
+        bound.min(i16::MAX as usize) as f32
+    }
+}
+
+/// The largest magnitude in `row` (0 for an empty row).
+fn largest(row: &[f32]) -> f32 {
+    row.iter().fold(0f32, |m, w| m.max(w.abs()))
+}
+
+/// The scale for `row` with the least squared quantization error, trying
+/// clipping points from 60 % to 100 % of the largest magnitude: a single
+/// outlier otherwise coarsens the steps of the whole row.
+pub fn least_error_scale(row: &[f32]) -> f32 {
+    let top = largest(row);
+    if !(top > 0.0 && top.is_finite()) {
+        return 0.0;
+    }
+    let error = |scale: f32| -> f64 {
+        let inverse = 1.0 / scale;
+        row.iter()
+            .map(|&w| {
+                let q = round_small((w * inverse).clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS));
+                f64::from(w - q * scale).powi(2)
+            })
+            .sum()
+    };
+    (60..=100)
+        .map(|percent| top * percent as f32 / 100.0 / WEIGHT_LEVELS)
+        .map(|scale| (error(scale), scale))
+        .fold((f64::INFINITY, top / WEIGHT_LEVELS), |best, next| {
+            if next.0 < best.0 {
+                next
+            } else {
+                best
+            }
+        })
+        .1
+}
+
+/// Token activations quantized for one row length: i16 with one scale per
+/// token, padded like the weights.
+pub struct Activations {
+    tokens: usize,
+    stride: usize,
+    values: Vec<i16>,
+    scales: Vec<f32>,
+}
+
+impl Activations {
+    fn row(&self, t: usize) -> &[i16] {
+        &self.values[t * self.stride..(t + 1) * self.stride]
+    }
+}
+
+/// What happens to each output after the bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    Bias,
+    /// GELU (the erf form) after the bias.
+    BiasGelu,
+}
+
+/// A linear layer `y = x Wᵀ + b` over an [`Int8Matrix`].
+pub struct Int8Linear {
+    weight: Int8Matrix,
+    bias: Vec<f32>,
+}
+
+impl Int8Linear {
+    pub fn new(weight: Int8Matrix, bias: Vec<f32>) -> Result<Self, String> {
+        if bias.len() != weight.rows {
+            return Err(format!(
+                "a bias of {} values for a matrix of {} outputs",
+                bias.len(),
+                weight.rows
+            ));
+        }
+        Ok(Self { weight, bias })
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.weight.cols
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.weight.rows
+    }
+
+    /// Quantizes `tokens` rows of `inputs()` f32 values for this layer (and
+    /// any other layer with the same number of inputs).
+    pub fn quantize_input(&self, x: &[f32], tokens: usize) -> Activations {
+        let (cols, stride) = (self.weight.cols, self.weight.stride);
+        assert_eq!(x.len(), tokens * cols, "input is not {tokens}x{cols}");
+        let levels = self.weight.activation_levels();
+        let mut values = vec![0i16; tokens * stride];
+        let mut scales = vec![0f32; tokens];
+        for ((row, packed), scale) in x
+            .chunks_exact(cols.max(1))
+            .zip(values.chunks_exact_mut(stride.max(1)))
+            .zip(&mut scales)
+        {
+            let top = largest(row);
+            if top > 0.0 && top.is_finite() {
+                *scale = top / levels;
+                let inverse = levels / top;
+                for (q, v) in packed.iter_mut().zip(row) {
+                    *q = round_small((v * inverse).clamp(-levels, levels)) as i16;
+                }
+            }
+        }
+        Activations {
+            tokens,
+            stride,
+            values,
+            scales,
+        }
+    }
+
+    /// `(tokens, outputs())` row-major outputs for quantized inputs.
+    pub fn forward(&self, x: &Activations, epilogue: Epilogue) -> Vec<f32> {
+        assert_eq!(
+            x.stride, self.weight.stride,
+            "activations of another row length"
+        );
+        let outputs = self.weight.rows;
+        let mut out = vec![0f32; x.tokens * outputs];
+        for_token_blocks(&mut out, outputs, |first, block| {
+            let mut sums = vec![0i32; block.len()];
+            products(x, &self.weight, first, &mut sums);
+            for (t, (row, sums)) in block
+                .chunks_exact_mut(outputs)
+                .zip(sums.chunks_exact(outputs))
+                .enumerate()
+            {
+                let token_scale = x.scales[first + t];
+                for (((y, &sum), &weight_scale), &bias) in row
+                    .iter_mut()
+                    .zip(sums)
+                    .zip(&self.weight.scales)
+                    .zip(&self.bias)
+                {
+                    *y = sum as f32 * (token_scale * weight_scale) + bias;
+                }
+                if epilogue == Epilogue::BiasGelu {
+                    row.iter_mut().for_each(|y| *y = gelu(*y));
+                }
+            }
+        });
+        out
+    }
+}
+
+/// Tokens handled together by one task (native builds run tasks in parallel).
+const TOKENS_PER_TASK: usize = 16;
+
+/// Calls `work(first_token, rows)` over blocks of whole output rows.
+fn for_token_blocks(out: &mut [f32], outputs: usize, work: impl Fn(usize, &mut [f32]) + Sync) {
+    let block = TOKENS_PER_TASK * outputs.max(1);
+    // A short query is done before threads would have woken up.
+    #[cfg(not(target_arch = "wasm32"))]
+    if out.len() > 4 * block {
+        use rayon::prelude::*;
+        out.par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(i, rows)| work(i * TOKENS_PER_TASK, rows));
+        return;
+    }
+    out.chunks_mut(block)
+        .enumerate()
+        .for_each(|(i, rows)| work(i * TOKENS_PER_TASK, rows));
+}
+
+/// Integer products of tokens `first..` (as many as `sums` holds rows for)
+/// with every weight row, into `sums` (row-major, one row per token).
+fn products(x: &Activations, w: &Int8Matrix, first: usize, sums: &mut [i32]) {
+    let outputs = w.rows;
+    let tokens = sums.len() / outputs.max(1);
+    let mut t = 0;
+    while t < tokens {
+        let take = if tokens - t >= 4 { 4 } else { 1 };
+        let mut o = 0;
+        while o < outputs {
+            let pair = outputs - o >= 2;
+            match (take, pair) {
+                (4, true) => {
+                    let tile = kernel::tile::<4, 2>(
+                        std::array::from_fn(|i| x.row(first + t + i)),
+                        [w.row(o), w.row(o + 1)],
+                    );
+                    for (i, row) in tile.iter().enumerate() {
+                        let at = (t + i) * outputs + o;
+                        sums[at..at + 2].copy_from_slice(row);
+                    }
+                }
+                (4, false) => {
+                    let tile = kernel::tile::<4, 1>(
+                        std::array::from_fn(|i| x.row(first + t + i)),
+                        [w.row(o)],
+                    );
+                    for (i, row) in tile.iter().enumerate() {
+                        sums[(t + i) * outputs + o] = row[0];
+                    }
+                }
+                (_, true) => {
+                    let tile = kernel::tile::<1, 2>([x.row(first + t)], [w.row(o), w.row(o + 1)]);
+                    sums[t * outputs + o..t * outputs + o + 2].copy_from_slice(&tile[0]);
+                }
+                (_, false) => {
+                    sums[t * outputs + o] =
+                        kernel::tile::<1, 1>([x.row(first + t)], [w.row(o)])[0][0];
+                }
+            }
+            o += if pair { 2 } else { 1 };
+        }
+        t += take;
+    }
+}
+
+/// The exact integer dot products of `T` activation rows with `O` weight
+/// rows, all of one length, a multiple of [`STEP`].
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod kernel {
+    use super::STEP;
+    use core::arch::wasm32::*;
+
+    pub fn tile<const T: usize, const O: usize>(x: [&[i16]; T], w: [&[i8]; O]) -> [[i32; O]; T] {
+        let len = w[0].len();
+        assert!(len.is_multiple_of(STEP) && x.iter().all(|r| r.len() == len));
+        assert!(w.iter().all(|r| r.len() == len));
+        let mut acc = [[i32x4_splat(0); O]; T];
+        let mut c = 0;
+        while c < len {
+            // SAFETY: `c + STEP <= len` and every row holds `len` values, so
+            // the 16 i8 and 2 × 8 i16 loads stay inside their rows.
+            let weights: [(v128, v128); O] = std::array::from_fn(|o| {
+                let packed = unsafe { v128_load(w[o].as_ptr().add(c) as *const v128) };
+                (
+                    i16x8_extend_low_i8x16(packed),
+                    i16x8_extend_high_i8x16(packed),
+                )
+            });
+            for t in 0..T {
+                let (low, high) = unsafe {
+                    let p = x[t].as_ptr().add(c);
+                    (
+                        v128_load(p as *const v128),
+                        v128_load(p.add(8) as *const v128),
+                    )
+                };
+                for o in 0..O {
+                    let (w_low, w_high) = weights[o];
+                    let both =
+                        i32x4_add(i32x4_dot_i16x8(low, w_low), i32x4_dot_i16x8(high, w_high));
+                    acc[t][o] = i32x4_add(acc[t][o], both);
+                }
+            }
+            c += STEP;
+        }
+        acc.map(|row| {
+            row.map(|v| {
+                i32x4_extract_lane::<0>(v)
+                    .wrapping_add(i32x4_extract_lane::<1>(v))
+                    .wrapping_add(i32x4_extract_lane::<2>(v))
+                    .wrapping_add(i32x4_extract_lane::<3>(v))
+            })
+        })
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod kernel {
+    pub fn tile<const T: usize, const O: usize>(x: [&[i16]; T], w: [&[i8]; O]) -> [[i32; O]; T] {
+        let len = w[0].len();
+        assert!(len.is_multiple_of(super::STEP) && x.iter().all(|r| r.len() == len));
+        assert!(w.iter().all(|r| r.len() == len));
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present, and the lengths were checked above.
+            return unsafe { avx2::tile(x, w) };
+        }
+        portable(x, w)
+    }
+
+    pub fn portable<const T: usize, const O: usize>(
+        x: [&[i16]; T],
+        w: [&[i8]; O],
+    ) -> [[i32; O]; T] {
+        std::array::from_fn(|t| {
+            std::array::from_fn(|o| {
+                x[t].iter()
+                    .zip(w[o])
+                    .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                    .sum()
+            })
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        use super::super::STEP;
+        use std::arch::x86_64::*;
+
+        /// # Safety
+        /// Needs AVX2, and every row `len` values long, a multiple of `STEP`.
+        #[target_feature(enable = "avx2")]
+        pub unsafe fn tile<const T: usize, const O: usize>(
+            x: [&[i16]; T],
+            w: [&[i8]; O],
+        ) -> [[i32; O]; T] {
+            let len = w[0].len();
+            let mut acc = [[_mm256_setzero_si256(); O]; T];
+            let mut c = 0;
+            while c < len {
+                let weights: [__m256i; O] = std::array::from_fn(|o| {
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(w[o].as_ptr().add(c) as *const __m128i))
+                });
+                for t in 0..T {
+                    let values = _mm256_loadu_si256(x[t].as_ptr().add(c) as *const __m256i);
+                    for o in 0..O {
+                        acc[t][o] =
+                            _mm256_add_epi32(acc[t][o], _mm256_madd_epi16(values, weights[o]));
+                    }
+                }
+                c += STEP;
+            }
+            acc.map(|row| {
+                row.map(|v| {
+                    let mut lanes = [0i32; 8];
+                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v);
+                    lanes.iter().fold(0i32, |s, &l| s.wrapping_add(l))
+                })
+            })
+        }
+    }
+}
+
+/// Rounds half to even for |x| < 2^22: adding and removing 1.5 * 2^23
+/// leaves no fraction bits. Plain arithmetic, so it vectorizes on every
+/// target (a library call on x86-64 without SSE4.1 otherwise).
+#[inline(always)]
+fn round_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
+}
+
+/// GELU in its erf form, `x Φ(x)`, with erf from Abramowitz & Stegun 7.1.26
+/// (absolute error below 1.5e-7) and an exponential of plain arithmetic, so
+/// that the loop vectorizes and gives the same values on every target.
+pub fn gelu(x: f32) -> f32 {
+    let z = x * std::f32::consts::FRAC_1_SQRT_2;
+    let a = z.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
+    let erf_abs = 1.0 - poly * exp_nonpositive(-a * a);
+    0.5 * x * (1.0 + erf_abs.copysign(z))
+}
+
+/// `e^x` for `x <= 0` (relative error about 2e-7; 0 below e^-87).
+fn exp_nonpositive(x: f32) -> f32 {
+    let x = x.max(-87.0);
+    // x = n ln2 + r with |r| <= ln2 / 2; ln2 split in two for exactness.
+    let n = round_small(x * std::f32::consts::LOG2_E);
+    let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6;
+    // Taylor polynomial of e^r to degree 6.
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    // 2^n by building the float's exponent (n >= -126 here).
+    let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    p * two_n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random(n: usize, seed: u64, range: f32) -> Vec<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-range..range)).collect()
+    }
+
+    fn reference(x: &[f32], w: &[f32], b: &[f32], tokens: usize, cols: usize) -> Vec<f32> {
+        let outputs = b.len();
+        let mut y = vec![0f32; tokens * outputs];
+        for t in 0..tokens {
+            for o in 0..outputs {
+                let dot: f64 = (0..cols)
+                    .map(|c| f64::from(x[t * cols + c]) * f64::from(w[o * cols + c]))
+                    .sum();
+                y[t * outputs + o] = dot as f32 + b[o];
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn products_match_f32_within_quantization_error_for_every_tile_shape() {
+        // Odd sizes: remainder tokens, a lone last output, padded columns.
+        for (tokens, cols, outputs) in [(7, 50, 5), (4, 16, 2), (1, 384, 3), (33, 1536, 9)] {
+            let x = random(tokens * cols, 1, 2.0);
+            let w = random(outputs * cols, 2, 0.1);
+            let b = random(outputs, 3, 0.5);
+            let layer =
+                Int8Linear::new(Int8Matrix::quantize(&w, outputs, cols), b.clone()).unwrap();
+            let y = layer.forward(&layer.quantize_input(&x, tokens), Epilogue::Bias);
+            let exact = reference(&x, &w, &b, tokens, cols);
+            // Error of the int8 weights, measured against the dequantized ones.
+            let bound = 0.01 * (cols as f32).sqrt();
+            for (got, want) in y.iter().zip(&exact) {
+                assert!(
+                    (got - want).abs() < bound,
+                    "{got} vs {want} ({tokens}x{cols}x{outputs})"
+                );
+            }
+            let dequantized = layer.weight.dequantize();
+            let close = reference(&x, &dequantized, &b, tokens, cols);
+            for (got, want) in y.iter().zip(&close) {
+                assert!(
+                    (got - want).abs() < 1e-3 * want.abs().max(1.0),
+                    "{got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_simd_tile_equals_the_portable_sum_exactly() {
+        let cols = 1536;
+        let w = Int8Matrix::quantize(&random(2 * cols, 4, 1.0), 2, cols);
+        let layer = Int8Linear::new(w, vec![0.0; 2]).unwrap();
+        // Extreme activations: the largest magnitudes the range allows.
+        let mut x = random(4 * cols, 5, 1.0);
+        x[3] = 1.0;
+        let acts = layer.quantize_input(&x, 4);
+        let rows: [&[i16]; 4] = std::array::from_fn(|t| acts.row(t));
+        let weights = [layer.weight.row(0), layer.weight.row(1)];
+        assert_eq!(
+            kernel::tile::<4, 2>(rows, weights),
+            portable_tile(rows, weights)
+        );
+    }
+
+    fn portable_tile(x: [&[i16]; 4], w: [&[i8]; 2]) -> [[i32; 2]; 4] {
+        std::array::from_fn(|t| {
+            std::array::from_fn(|o| {
+                x[t].iter()
+                    .zip(w[o])
+                    .map(|(&a, &b)| a as i32 * b as i32)
+                    .sum()
+            })
+        })
+    }
+
+    #[test]
+    fn no_sum_can_overflow_at_the_extremes() {
+        let cols = 4096;
+        let layer =
+            Int8Linear::new(Int8Matrix::quantize(&vec![-1.0; cols], 1, cols), vec![0.0]).unwrap();
+        let acts = layer.quantize_input(&vec![1.0; cols], 1);
+        let y = layer.forward(&acts, Epilogue::Bias);
+        assert!((y[0] + cols as f32).abs() < 1e-3 * cols as f32, "{}", y[0]);
+    }
+
+    #[test]
+    fn rounding_is_half_to_even() {
+        for (x, want) in [
+            (0.5, 0.0),
+            (1.5, 2.0),
+            (2.5, 2.0),
+            (-0.5, 0.0),
+            (-1.5, -2.0),
+            (3.7, 4.0),
+        ] {
+            assert_eq!(round_small(x), want, "round({x})");
+        }
+        for i in -40_000..40_000 {
+            let x = i as f32 * 0.37;
+            assert_eq!(round_small(x), x.round_ties_even(), "round({x})");
+        }
+    }
+
+    #[test]
+    fn zero_and_non_finite_rows_quantize_to_zero() {
+        let m = Int8Matrix::quantize(&[0.0, 0.0, f32::INFINITY, 1.0], 2, 2);
+        assert_eq!(m.dequantize(), vec![0.0; 4]);
+    }
+
+    #[test]
+    fn gelu_matches_the_erf_form() {
+        for i in -420..=420 {
+            let x = i as f32 / 100.0;
+            let exact = 0.5 * f64::from(x) * (1.0 + erf(f64::from(x) / std::f64::consts::SQRT_2));
+            assert!(
+                (f64::from(gelu(x)) - exact).abs() < 1e-6 * (1.0 + exact.abs()),
+                "gelu({x})"
+            );
+        }
+        // Beyond 4.2 the tails are below 6e-5 of x.
+        for i in 420..=10_000 {
+            let x = i as f32 / 100.0;
+            assert!(
+                (-1e-4..=0.0).contains(&gelu(-x)),
+                "gelu(-{x}) = {}",
+                gelu(-x)
+            );
+            assert!((gelu(x) - x).abs() <= 1e-4 * x, "gelu({x}) = {}", gelu(x));
+        }
+    }
+
+    #[test]
+    fn the_exponential_is_close_over_its_whole_range() {
+        for i in 0..=8700 {
+            let x = -(i as f32) / 100.0;
+            let want = f64::from(x).exp();
+            let got = f64::from(exp_nonpositive(x));
+            assert!(
+                (got - want).abs() <= 5e-7 * want + 1e-38,
+                "exp({x}) = {got}, not {want}"
+            );
+        }
+    }
+
+    /// erf by its Taylor series, exact to about 1e-12 for |x| <= 3.
+    fn erf(x: f64) -> f64 {
+        let (mut term, mut sum, mut n) = (x, x, 0.0);
+        while term.abs() > 1e-17 * sum.abs().max(1e-300) {
+            n += 1.0;
+            term *= -x * x / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+}
