@@ -16,7 +16,7 @@ step "lints (native)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "lints (wasm32)"
-cargo clippy -p milih-web -p milih-model -p milih-rank -p milih-bundle -p milih-catalog \
+cargo clippy -p milih-web -p milih-model -p milih-rank -p milih-bundle -p milih-catalog -p milih-kernels \
   --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "dependency review (cargo-deny: licenses, sources, advisories)"

@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
     let rows = engine.predict(&CORPUS, 8).expect("corpus");
     let dim = p.embedding.len();
     let matrix: Vec<f32> = rows.iter().flat_map(|r| r.embedding.clone()).collect();
-    let hits = milih_rank::top_k(&p.embedding, &matrix, dim, 2, |_| true);
+    let matrix = milih_rank::Int8Embeddings::quantize(&matrix, dim);
+    let hits = milih_rank::top_k(&p.embedding, &matrix, 2, |_| true);
     assert!(hits.len() <= 2);
 });

@@ -293,15 +293,18 @@ test('consistent checksums over files from different exports are still refused',
   const mixed = await mkdtemp(join(tmpdir(), 'milih-mixed-'));
   await cp(DIST, mixed, { recursive: true });
   // Rotate the product embeddings by one row and re-sign the manifest, as a
-  // bundle assembled from two exports would be.
+  // bundle assembled from two exports would be. Layout: int8 rows, then one
+  // f32 scale per row.
   const manifestPath = join(mixed, 'model', 'manifest.json');
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
-  const embeddingsPath = join(mixed, 'model', 'embeddings.f32');
+  const embeddingsPath = join(mixed, 'model', 'embeddings.i8');
   const bytes = await readFile(embeddingsPath);
-  const row = manifest.embedding_dim * 4;
-  const rotated = Buffer.concat([bytes.subarray(row), bytes.subarray(0, row)]);
+  const dim = manifest.embedding_dim;
+  const values = bytes.subarray(0, manifest.num_products * dim);
+  const scales = bytes.subarray(manifest.num_products * dim);
+  const rotated = Buffer.concat([values.subarray(dim), values.subarray(0, dim), scales.subarray(4), scales.subarray(0, 4)]);
   await writeFile(embeddingsPath, rotated);
-  const entry = manifest.files.find((f) => f.name === 'embeddings.f32');
+  const entry = manifest.files.find((f) => f.name === 'embeddings.i8');
   entry.sha256 = createHash('sha256').update(rotated).digest('hex');
   await writeFile(manifestPath, JSON.stringify(manifest));
   const mixedServer = await serveStatic(mixed);

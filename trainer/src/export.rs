@@ -4,8 +4,8 @@ use crate::fsutil::{read, replace_dir_atomic};
 use crate::train::{progress_bar, run_files};
 use anyhow::{Context, Result};
 use milih_bundle::{
-    files, Bundle, EmbeddingMatrix, ExportedCatalog, FileEntry, Manifest, ProductEntry,
-    FORMAT_VERSION,
+    embeddings_to_bytes, files, Bundle, ExportedCatalog, FileEntry, Int8Embeddings, Manifest,
+    ProductEntry, FORMAT_VERSION,
 };
 use milih_catalog::Catalog;
 use milih_model::{Engine, HybridConfig, Prediction, TextEncoder};
@@ -139,14 +139,13 @@ pub fn write_bundle(
     predictions: Vec<Prediction>,
     metrics: serde_json::Value,
 ) -> Result<Manifest> {
-    let embeddings = EmbeddingMatrix {
-        dim: config.embedding_dim,
-        data: predictions
-            .iter()
-            .flat_map(|p| p.embedding.iter().copied())
-            .collect(),
-    };
-    let map = crate::projection::project(&embeddings)?;
+    let dim = config.embedding_dim;
+    let vectors: Vec<f32> = predictions
+        .iter()
+        .flat_map(|p| p.embedding.iter().copied())
+        .collect();
+    let map = crate::projection::project(&vectors, dim)?;
+    let embeddings = Int8Embeddings::quantize(&vectors, dim);
     let exported = ExportedCatalog {
         products: catalog
             .products
@@ -164,7 +163,7 @@ pub fn write_bundle(
         (files::CONFIG, config_json.to_vec()),
         (files::TOKENIZER, tokenizer_json.to_vec()),
         (files::WEIGHTS, gguf.to_vec()),
-        (files::EMBEDDINGS, embeddings.to_bytes()),
+        (files::EMBEDDINGS, embeddings_to_bytes(&embeddings)),
         (files::CATALOG, serde_json::to_vec(&exported)?),
     ];
     let manifest = Manifest {

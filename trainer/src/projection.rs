@@ -6,7 +6,6 @@
 //! embeddings always give the same bytes in `catalog.json`.
 
 use anyhow::{anyhow, Result};
-use milih_bundle::EmbeddingMatrix;
 
 /// Perplexity for large catalogs (about the number of neighbours each point
 /// keeps close); smaller catalogs get what they can hold.
@@ -20,8 +19,8 @@ const MIN_TSNE_PRODUCTS: usize = 12;
 const GRID: f32 = 10_000.0;
 
 /// One position in [0, 1]² per embedding row, in row order.
-pub fn project(embeddings: &EmbeddingMatrix) -> Result<Vec<[f32; 2]>> {
-    let rows: Vec<&[f32]> = (0..embeddings.rows()).map(|i| embeddings.row(i)).collect();
+pub fn project(embeddings: &[f32], dim: usize) -> Result<Vec<[f32; 2]>> {
+    let rows: Vec<&[f32]> = embeddings.chunks_exact(dim.max(1)).collect();
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -167,7 +166,7 @@ mod tests {
     use super::*;
 
     /// Unit vectors in three tight groups around three orthogonal directions.
-    fn clusters(per_group: usize) -> EmbeddingMatrix {
+    fn clusters(per_group: usize) -> (Vec<f32>, usize) {
         let dim = 8;
         let mut data = Vec::new();
         for group in 0..3 {
@@ -179,7 +178,7 @@ mod tests {
                 data.extend(v.into_iter().map(|x| x / norm));
             }
         }
-        EmbeddingMatrix { dim, data }
+        (data, dim)
     }
 
     fn distance(a: [f32; 2], b: [f32; 2]) -> f32 {
@@ -189,7 +188,8 @@ mod tests {
     #[test]
     fn similar_products_land_together_and_the_map_fills_the_unit_square() {
         let per_group = 20;
-        let map = project(&clusters(per_group)).unwrap();
+        let (data, dim) = clusters(per_group);
+        let map = project(&data, dim).unwrap();
         assert_eq!(map.len(), 3 * per_group);
         assert!(map.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
         let spread = |axis: usize| {
@@ -222,28 +222,16 @@ mod tests {
 
     #[test]
     fn the_projection_is_deterministic() {
-        let embeddings = clusters(10);
-        assert_eq!(project(&embeddings).unwrap(), project(&embeddings).unwrap());
+        let (data, dim) = clusters(10);
+        assert_eq!(project(&data, dim).unwrap(), project(&data, dim).unwrap());
     }
 
     #[test]
     fn tiny_and_degenerate_catalogs_get_valid_positions() {
-        let empty = EmbeddingMatrix {
-            dim: 4,
-            data: vec![],
-        };
-        assert!(project(&empty).unwrap().is_empty());
-        let one = EmbeddingMatrix {
-            dim: 2,
-            data: vec![0.6, 0.8],
-        };
-        assert_eq!(project(&one).unwrap(), vec![[0.5, 0.5]]);
+        assert!(project(&[], 4).unwrap().is_empty());
+        assert_eq!(project(&[0.6, 0.8], 2).unwrap(), vec![[0.5, 0.5]]);
         // Identical products (duplicates in a catalog) all sit in the centre.
-        let same = EmbeddingMatrix {
-            dim: 2,
-            data: [0.6, 0.8].repeat(20),
-        };
-        let map = project(&same).unwrap();
+        let map = project(&[0.6, 0.8].repeat(20), 2).unwrap();
         assert_eq!(map.len(), 20);
         assert!(map
             .iter()

@@ -7,7 +7,7 @@ use crate::protocol::{
 };
 use milih_bundle::{files, Bundle, Manifest, ProductEntry};
 use milih_model::Engine;
-use milih_rank::{dot, skin_fit, top_k, SkinFit};
+use milih_rank::{dot, skin_fit, top_k, Int8Embeddings, SkinFit};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -158,7 +158,7 @@ fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle) -> Result<(), Stri
         .predict(&refs, refs.len().max(1))
         .map_err(|e| e.to_string())?;
     for (&i, prediction) in sample.iter().zip(&predictions) {
-        let cosine = dot(&prediction.embedding, bundle.embeddings.row(i));
+        let cosine = dot(&prediction.embedding, &bundle.embeddings.row(i));
         let diff = prediction
             .probabilities
             .iter()
@@ -344,9 +344,8 @@ fn similar_products(
         return Err(format!("there is no product {product} in this catalog"));
     };
     let hits = top_k(
-        embeddings.row(product),
-        &embeddings.data,
-        embeddings.dim,
+        &embeddings.row(product),
+        embeddings,
         limit.clamp(1, 100),
         |i| i != product,
     );
@@ -392,17 +391,11 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
         .map_err(|e| e.to_string())?;
     let products = &loaded.bundle.catalog.products;
     let embeddings = &loaded.bundle.embeddings;
-    let hits = top_k(
-        &query,
-        &embeddings.data,
-        embeddings.dim,
-        search.limit.clamp(1, 100),
-        |i| {
-            search
-                .filter
-                .accepts(&products[i].product, &products[i].predicted)
-        },
-    );
+    let hits = top_k(&query, embeddings, search.limit.clamp(1, 100), |i| {
+        search
+            .filter
+            .accepts(&products[i].product, &products[i].predicted)
+    });
     let results = hits
         .into_iter()
         .map(|hit| {
@@ -445,13 +438,7 @@ fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Response, String>
         .pop()
         .ok_or("no prediction")?;
     let embeddings = &loaded.bundle.embeddings;
-    let hits = top_k(
-        &prediction.embedding,
-        &embeddings.data,
-        embeddings.dim,
-        10,
-        |_| true,
-    );
+    let hits = top_k(&prediction.embedding, embeddings, 10, |_| true);
     std::hint::black_box(hits);
     Ok(Response::Bench {
         id,
@@ -461,8 +448,8 @@ fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Response, String>
     })
 }
 
-/// Ranks `products` synthetic unit vectors (a fixed pseudo-random sequence)
-/// against one of them, `repeats` times.
+/// Ranks `products` synthetic unit vectors (a fixed pseudo-random sequence,
+/// stored as int8 like the catalog's) against one of them, `repeats` times.
 fn bench_rank(
     id: u64,
     products: usize,
@@ -475,7 +462,7 @@ fn bench_rank(
             "benchmark size must be 1 to {MAX_PRODUCTS} products"
         ));
     }
-    let dim = loaded.bundle.embeddings.dim;
+    let dim = loaded.bundle.embeddings.dim();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut data: Vec<f32> = (0..products * dim)
         .map(|_| {
@@ -495,10 +482,12 @@ fn bench_rank(
         row.iter_mut().for_each(|v| *v /= norm);
     }
     let query = data[..dim].to_vec();
+    let embeddings = Int8Embeddings::quantize(&data, dim);
+    drop(data);
     let millis = (0..repeats.clamp(1, 1_000))
         .map(|_| {
             let started = now();
-            std::hint::black_box(top_k(&query, &data, dim, 10, |_| true));
+            std::hint::black_box(top_k(&query, &embeddings, 10, |_| true));
             now() - started
         })
         .collect();

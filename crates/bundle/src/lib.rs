@@ -6,12 +6,13 @@
 //! before any of it is used.
 
 use milih_catalog::Product;
+pub use milih_rank::Int8Embeddings;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// Version of the bundle layout; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// File names inside a bundle directory.
 pub mod files {
@@ -19,7 +20,7 @@ pub mod files {
     pub const WEIGHTS: &str = "model.gguf";
     pub const CONFIG: &str = "config.json";
     pub const TOKENIZER: &str = "tokenizer.json";
-    pub const EMBEDDINGS: &str = "embeddings.f32";
+    pub const EMBEDDINGS: &str = "embeddings.i8";
     pub const CATALOG: &str = "catalog.json";
     /// Every file the manifest lists, in load order.
     pub const ALL: [&str; 5] = [CONFIG, TOKENIZER, WEIGHTS, EMBEDDINGS, CATALOG];
@@ -174,47 +175,39 @@ pub struct ExportedCatalog {
     pub products: Vec<ProductEntry>,
 }
 
-/// Row-major `num_products × dim` unit vectors, stored as little-endian f32.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EmbeddingMatrix {
-    pub dim: usize,
-    pub data: Vec<f32>,
+/// The product embeddings as stored: `num_products × dim` int8 values,
+/// row-major, then one little-endian f32 scale per row.
+pub fn embeddings_to_bytes(embeddings: &Int8Embeddings) -> Vec<u8> {
+    let values = embeddings.values().iter().map(|&v| v as u8);
+    let scales = embeddings.scales().iter().flat_map(|s| s.to_le_bytes());
+    values.chain(scales).collect()
 }
 
-impl EmbeddingMatrix {
-    pub fn rows(&self) -> usize {
-        self.data.len().checked_div(self.dim).unwrap_or(0)
-    }
-
-    pub fn row(&self, index: usize) -> &[f32] {
-        &self.data[index * self.dim..(index + 1) * self.dim]
-    }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.data.iter().flat_map(|v| v.to_le_bytes()).collect()
-    }
-
-    pub fn from_bytes(bytes: &[u8], dim: usize, rows: usize) -> Result<Self, BundleError> {
-        let bad = |reason: String| BundleError::Content {
-            name: files::EMBEDDINGS.into(),
-            reason,
-        };
-        let expected = dim.checked_mul(rows).and_then(|n| n.checked_mul(4));
-        if expected != Some(bytes.len()) {
-            return Err(bad(format!(
-                "{} bytes do not hold {rows} × {dim} f32 values",
-                bytes.len()
-            )));
-        }
-        let data: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            return Err(bad(format!("value {i} is not a finite number")));
-        }
-        Ok(Self { dim, data })
-    }
+/// Parses [`embeddings_to_bytes`]' layout for `rows` rows of `dim` values.
+pub fn embeddings_from_bytes(
+    bytes: &[u8],
+    dim: usize,
+    rows: usize,
+) -> Result<Int8Embeddings, BundleError> {
+    let bad = |reason: String| BundleError::Content {
+        name: files::EMBEDDINGS.into(),
+        reason,
+    };
+    let values_len = dim.checked_mul(rows);
+    let expected = values_len.and_then(|n| n.checked_add(rows.checked_mul(4)?));
+    let (Some(values_len), true) = (values_len, expected == Some(bytes.len())) else {
+        return Err(bad(format!(
+            "{} bytes do not hold {rows} × {dim} int8 values and {rows} f32 scales",
+            bytes.len()
+        )));
+    };
+    let (values, scales) = bytes.split_at(values_len);
+    let values = values.iter().map(|&b| b as i8).collect();
+    let scales = scales
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Int8Embeddings::from_parts(dim, values, scales).map_err(bad)
 }
 
 /// A verified, parsed bundle.
@@ -223,7 +216,7 @@ pub struct Bundle {
     pub config_json: Vec<u8>,
     pub tokenizer_json: Vec<u8>,
     pub weights: Vec<u8>,
-    pub embeddings: EmbeddingMatrix,
+    pub embeddings: Int8Embeddings,
     pub catalog: ExportedCatalog,
 }
 
@@ -255,7 +248,7 @@ impl Bundle {
         let config_json = take(files::CONFIG)?;
         let tokenizer_json = take(files::TOKENIZER)?;
         let weights = take(files::WEIGHTS)?;
-        let embeddings = EmbeddingMatrix::from_bytes(
+        let embeddings = embeddings_from_bytes(
             &take(files::EMBEDDINGS)?,
             manifest.embedding_dim,
             manifest.num_products,
@@ -331,15 +324,12 @@ mod tests {
                 map: [0.5, 0.5],
             }],
         };
-        let embeddings = EmbeddingMatrix {
-            dim: 2,
-            data: vec![0.6, 0.8],
-        };
+        let embeddings = Int8Embeddings::quantize(&[0.6, 0.8], 2);
         let contents: HashMap<String, Vec<u8>> = [
             (files::CONFIG, b"{}".to_vec()),
             (files::TOKENIZER, b"{}".to_vec()),
             (files::WEIGHTS, b"GGUF".to_vec()),
-            (files::EMBEDDINGS, embeddings.to_bytes()),
+            (files::EMBEDDINGS, embeddings_to_bytes(&embeddings)),
             (files::CATALOG, serde_json::to_vec(&catalog).unwrap()),
         ]
         .into_iter()
@@ -365,7 +355,11 @@ mod tests {
         let json = serde_json::to_vec(&manifest).unwrap();
         let parsed = Manifest::parse(&json).unwrap();
         let bundle = Bundle::assemble(parsed, contents).unwrap();
-        assert_eq!(bundle.embeddings.row(0), &[0.6, 0.8]);
+        let row = bundle.embeddings.row(0);
+        assert!(
+            (row[0] - 0.6).abs() < 0.004 && (row[1] - 0.8).abs() < 0.004,
+            "{row:?}"
+        );
         assert_eq!(bundle.catalog.products.len(), 1);
     }
 

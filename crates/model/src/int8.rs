@@ -11,8 +11,8 @@
 //! Weights are read in their packed order with no per-call repacking, which
 //! is where a general f32 GEMM spends much of its time on a short query.
 
-/// Values per SIMD step: rows are padded with zeros to a multiple of this.
-const STEP: usize = 16;
+use milih_kernels::{activation_levels, dot_tile, quantize_i16, round_small, STEP};
+
 /// Largest magnitude of a quantized weight (symmetric: -128 is never used).
 const WEIGHT_LEVELS: f32 = 127.0;
 
@@ -98,8 +98,7 @@ impl Int8Matrix {
     /// Largest activation magnitude for rows of this length: `stride`
     /// products of at most `127 * levels` each must fit in an i32.
     fn activation_levels(&self) -> f32 {
-        let bound = i32::MAX as usize / (self.stride.max(1) * WEIGHT_LEVELS as usize);
-        bound.min(i16::MAX as usize) as f32
+        activation_levels(self.stride, WEIGHT_LEVELS as i32)
     }
 }
 
@@ -194,21 +193,11 @@ impl Int8Linear {
         assert_eq!(x.len(), tokens * cols, "input is not {tokens}x{cols}");
         let levels = self.weight.activation_levels();
         let mut values = vec![0i16; tokens * stride];
-        let mut scales = vec![0f32; tokens];
-        for ((row, packed), scale) in x
+        let scales = x
             .chunks_exact(cols.max(1))
             .zip(values.chunks_exact_mut(stride.max(1)))
-            .zip(&mut scales)
-        {
-            let top = largest(row);
-            if top > 0.0 && top.is_finite() {
-                *scale = top / levels;
-                let inverse = levels / top;
-                for (q, v) in packed.iter_mut().zip(row) {
-                    *q = round_small((v * inverse).clamp(-levels, levels)) as i16;
-                }
-            }
-        }
+            .map(|(row, packed)| quantize_i16(row, levels, &mut packed[..cols]))
+            .collect();
         Activations {
             tokens,
             stride,
@@ -284,7 +273,7 @@ fn products(x: &Activations, w: &Int8Matrix, first: usize, sums: &mut [i32]) {
             let pair = outputs - o >= 2;
             match (take, pair) {
                 (4, true) => {
-                    let tile = kernel::tile::<4, 2>(
+                    let tile = dot_tile::<4, 2>(
                         std::array::from_fn(|i| x.row(first + t + i)),
                         [w.row(o), w.row(o + 1)],
                     );
@@ -294,154 +283,24 @@ fn products(x: &Activations, w: &Int8Matrix, first: usize, sums: &mut [i32]) {
                     }
                 }
                 (4, false) => {
-                    let tile = kernel::tile::<4, 1>(
-                        std::array::from_fn(|i| x.row(first + t + i)),
-                        [w.row(o)],
-                    );
+                    let tile =
+                        dot_tile::<4, 1>(std::array::from_fn(|i| x.row(first + t + i)), [w.row(o)]);
                     for (i, row) in tile.iter().enumerate() {
                         sums[(t + i) * outputs + o] = row[0];
                     }
                 }
                 (_, true) => {
-                    let tile = kernel::tile::<1, 2>([x.row(first + t)], [w.row(o), w.row(o + 1)]);
+                    let tile = dot_tile::<1, 2>([x.row(first + t)], [w.row(o), w.row(o + 1)]);
                     sums[t * outputs + o..t * outputs + o + 2].copy_from_slice(&tile[0]);
                 }
                 (_, false) => {
-                    sums[t * outputs + o] =
-                        kernel::tile::<1, 1>([x.row(first + t)], [w.row(o)])[0][0];
+                    sums[t * outputs + o] = dot_tile::<1, 1>([x.row(first + t)], [w.row(o)])[0][0];
                 }
             }
             o += if pair { 2 } else { 1 };
         }
         t += take;
     }
-}
-
-/// The exact integer dot products of `T` activation rows with `O` weight
-/// rows, all of one length, a multiple of [`STEP`].
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod kernel {
-    use super::STEP;
-    use core::arch::wasm32::*;
-
-    pub fn tile<const T: usize, const O: usize>(x: [&[i16]; T], w: [&[i8]; O]) -> [[i32; O]; T] {
-        let len = w[0].len();
-        assert!(len.is_multiple_of(STEP) && x.iter().all(|r| r.len() == len));
-        assert!(w.iter().all(|r| r.len() == len));
-        let mut acc = [[i32x4_splat(0); O]; T];
-        let mut c = 0;
-        while c < len {
-            // SAFETY: `c + STEP <= len` and every row holds `len` values, so
-            // the 16 i8 and 2 × 8 i16 loads stay inside their rows.
-            let weights: [(v128, v128); O] = std::array::from_fn(|o| {
-                let packed = unsafe { v128_load(w[o].as_ptr().add(c) as *const v128) };
-                (
-                    i16x8_extend_low_i8x16(packed),
-                    i16x8_extend_high_i8x16(packed),
-                )
-            });
-            for t in 0..T {
-                let (low, high) = unsafe {
-                    let p = x[t].as_ptr().add(c);
-                    (
-                        v128_load(p as *const v128),
-                        v128_load(p.add(8) as *const v128),
-                    )
-                };
-                for o in 0..O {
-                    let (w_low, w_high) = weights[o];
-                    let both =
-                        i32x4_add(i32x4_dot_i16x8(low, w_low), i32x4_dot_i16x8(high, w_high));
-                    acc[t][o] = i32x4_add(acc[t][o], both);
-                }
-            }
-            c += STEP;
-        }
-        acc.map(|row| {
-            row.map(|v| {
-                i32x4_extract_lane::<0>(v)
-                    .wrapping_add(i32x4_extract_lane::<1>(v))
-                    .wrapping_add(i32x4_extract_lane::<2>(v))
-                    .wrapping_add(i32x4_extract_lane::<3>(v))
-            })
-        })
-    }
-}
-
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-mod kernel {
-    pub fn tile<const T: usize, const O: usize>(x: [&[i16]; T], w: [&[i8]; O]) -> [[i32; O]; T] {
-        let len = w[0].len();
-        assert!(len.is_multiple_of(super::STEP) && x.iter().all(|r| r.len() == len));
-        assert!(w.iter().all(|r| r.len() == len));
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 is present, and the lengths were checked above.
-            return unsafe { avx2::tile(x, w) };
-        }
-        portable(x, w)
-    }
-
-    pub fn portable<const T: usize, const O: usize>(
-        x: [&[i16]; T],
-        w: [&[i8]; O],
-    ) -> [[i32; O]; T] {
-        std::array::from_fn(|t| {
-            std::array::from_fn(|o| {
-                x[t].iter()
-                    .zip(w[o])
-                    .map(|(&a, &b)| i32::from(a) * i32::from(b))
-                    .sum()
-            })
-        })
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    mod avx2 {
-        use super::super::STEP;
-        use std::arch::x86_64::*;
-
-        /// # Safety
-        /// Needs AVX2, and every row `len` values long, a multiple of `STEP`.
-        #[target_feature(enable = "avx2")]
-        pub unsafe fn tile<const T: usize, const O: usize>(
-            x: [&[i16]; T],
-            w: [&[i8]; O],
-        ) -> [[i32; O]; T] {
-            let len = w[0].len();
-            let mut acc = [[_mm256_setzero_si256(); O]; T];
-            let mut c = 0;
-            while c < len {
-                let weights: [__m256i; O] = std::array::from_fn(|o| {
-                    _mm256_cvtepi8_epi16(_mm_loadu_si128(w[o].as_ptr().add(c) as *const __m128i))
-                });
-                for t in 0..T {
-                    let values = _mm256_loadu_si256(x[t].as_ptr().add(c) as *const __m256i);
-                    for o in 0..O {
-                        acc[t][o] =
-                            _mm256_add_epi32(acc[t][o], _mm256_madd_epi16(values, weights[o]));
-                    }
-                }
-                c += STEP;
-            }
-            acc.map(|row| {
-                row.map(|v| {
-                    let mut lanes = [0i32; 8];
-                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v);
-                    lanes.iter().fold(0i32, |s, &l| s.wrapping_add(l))
-                })
-            })
-        }
-    }
-}
-
-/// Rounds half to even for |x| < 2^22: adding and removing 1.5 * 2^23
-/// leaves no fraction bits. Plain arithmetic, so it vectorizes on every
-/// target (a library call on x86-64 without SSE4.1 otherwise).
-#[inline(always)]
-fn round_small(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0;
-    (x + MAGIC) - MAGIC
 }
 
 /// GELU in its erf form, `x Φ(x)`, with erf from Abramowitz & Stegun 7.1.26
@@ -529,34 +388,6 @@ mod tests {
     }
 
     #[test]
-    fn the_simd_tile_equals_the_portable_sum_exactly() {
-        let cols = 1536;
-        let w = Int8Matrix::quantize(&random(2 * cols, 4, 1.0), 2, cols);
-        let layer = Int8Linear::new(w, vec![0.0; 2]).unwrap();
-        // Extreme activations: the largest magnitudes the range allows.
-        let mut x = random(4 * cols, 5, 1.0);
-        x[3] = 1.0;
-        let acts = layer.quantize_input(&x, 4);
-        let rows: [&[i16]; 4] = std::array::from_fn(|t| acts.row(t));
-        let weights = [layer.weight.row(0), layer.weight.row(1)];
-        assert_eq!(
-            kernel::tile::<4, 2>(rows, weights),
-            portable_tile(rows, weights)
-        );
-    }
-
-    fn portable_tile(x: [&[i16]; 4], w: [&[i8]; 2]) -> [[i32; 2]; 4] {
-        std::array::from_fn(|t| {
-            std::array::from_fn(|o| {
-                x[t].iter()
-                    .zip(w[o])
-                    .map(|(&a, &b)| a as i32 * b as i32)
-                    .sum()
-            })
-        })
-    }
-
-    #[test]
     fn no_sum_can_overflow_at_the_extremes() {
         let cols = 4096;
         let layer =
@@ -564,24 +395,6 @@ mod tests {
         let acts = layer.quantize_input(&vec![1.0; cols], 1);
         let y = layer.forward(&acts, Epilogue::Bias);
         assert!((y[0] + cols as f32).abs() < 1e-3 * cols as f32, "{}", y[0]);
-    }
-
-    #[test]
-    fn rounding_is_half_to_even() {
-        for (x, want) in [
-            (0.5, 0.0),
-            (1.5, 2.0),
-            (2.5, 2.0),
-            (-0.5, 0.0),
-            (-1.5, -2.0),
-            (3.7, 4.0),
-        ] {
-            assert_eq!(round_small(x), want, "round({x})");
-        }
-        for i in -40_000..40_000 {
-            let x = i as f32 * 0.37;
-            assert_eq!(round_small(x), x.round_ties_even(), "round({x})");
-        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Ranking: cosine similarity between a query embedding and every product
 //! embedding, restricted by filters, best first.
 //!
-//! Embeddings are unit length, so the dot product is the cosine.
+//! Embeddings are unit length, so the dot product is the cosine. Product
+//! embeddings are kept as int8 with one scale per row ([`Int8Embeddings`]):
+//! a quarter of the bytes of f32, scanned with exact integer dot products.
 
 pub mod avoid;
 pub mod concerns;
@@ -93,20 +95,143 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// The `k` rows of `embeddings` (row-major, `dim` columns) most similar to
-/// `query` among those `accept` admits, best first; ties go to the lower row.
+/// Largest magnitude of a stored embedding value.
+const EMBEDDING_LEVELS: f32 = 127.0;
+
+/// Row-major embeddings as int8 with one scale per row (`row ≈ values ·
+/// scale`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int8Embeddings {
+    dim: usize,
+    values: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+impl Int8Embeddings {
+    /// Quantizes row-major f32 rows of `dim` values: each row's largest
+    /// magnitude maps to 127, and the scale keeps the row's length.
+    pub fn quantize(data: &[f32], dim: usize) -> Self {
+        let dim_or_1 = dim.max(1);
+        let mut values = vec![0i8; data.len() / dim_or_1 * dim];
+        let scales = data
+            .chunks_exact(dim_or_1)
+            .zip(values.chunks_exact_mut(dim_or_1))
+            .map(|(row, out)| {
+                let top = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+                if !(top > 0.0 && top.is_finite()) {
+                    return 0.0;
+                }
+                let inverse = EMBEDDING_LEVELS / top;
+                for (q, v) in out.iter_mut().zip(row) {
+                    let scaled = (v * inverse).clamp(-EMBEDDING_LEVELS, EMBEDDING_LEVELS);
+                    *q = milih_kernels::round_small(scaled) as i8;
+                }
+                // The scale that keeps the row's length: unit rows stay unit,
+                // so a dot product with them is still a cosine.
+                let norm = |values: &mut dyn Iterator<Item = f64>| {
+                    values.map(|v| v * v).sum::<f64>().sqrt()
+                };
+                let length = norm(&mut row.iter().map(|&v| f64::from(v)));
+                let steps = norm(&mut out.iter().map(|&q| f64::from(q)));
+                if steps > 0.0 {
+                    (length / steps) as f32
+                } else {
+                    top / EMBEDDING_LEVELS
+                }
+            })
+            .collect();
+        Self {
+            dim,
+            values,
+            scales,
+        }
+    }
+
+    /// Embeddings from stored parts; refuses sizes that do not agree,
+    /// values of -128 and scales that are negative or not finite.
+    pub fn from_parts(dim: usize, values: Vec<i8>, scales: Vec<f32>) -> Result<Self, String> {
+        if dim == 0 || values.len() != scales.len() * dim {
+            return Err(format!(
+                "{} values and {} scales are not rows of {dim}",
+                values.len(),
+                scales.len()
+            ));
+        }
+        if let Some(i) = scales.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Err(format!("row {i} has scale {}", scales[i]));
+        }
+        if let Some(i) = values.iter().position(|&v| v == i8::MIN) {
+            return Err(format!("row {} has value -128, outside ±127", i / dim));
+        }
+        Ok(Self {
+            dim,
+            values,
+            scales,
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn rows(&self) -> usize {
+        self.scales.len()
+    }
+
+    pub fn values(&self) -> &[i8] {
+        &self.values
+    }
+
+    pub fn scales(&self) -> &[f32] {
+        &self.scales
+    }
+
+    /// Row `index` as f32.
+    pub fn row(&self, index: usize) -> Vec<f32> {
+        let scale = self.scales[index];
+        self.values[index * self.dim..(index + 1) * self.dim]
+            .iter()
+            .map(|&q| f32::from(q) * scale)
+            .collect()
+    }
+
+    /// The score of every row against `query`, four rows at a time,
+    /// passed to `each(index, score)` in row order.
+    fn scores(&self, query: &[f32], mut each: impl FnMut(usize, f32)) {
+        let levels = milih_kernels::activation_levels(self.dim, EMBEDDING_LEVELS as i32);
+        let mut quantized = vec![0i16; self.dim];
+        let query_scale = milih_kernels::quantize_i16(query, levels, &mut quantized);
+        let x = [quantized.as_slice()];
+        let row = |i: usize| &self.values[i * self.dim..(i + 1) * self.dim];
+        let score = |i: usize, sum: i32| sum as f32 * (query_scale * self.scales[i]);
+        let rows = self.rows();
+        let mut i = 0;
+        while i + 4 <= rows {
+            let sums = milih_kernels::dot_tile(x, [row(i), row(i + 1), row(i + 2), row(i + 3)]);
+            for (j, sum) in sums[0].iter().enumerate() {
+                each(i + j, score(i + j, *sum));
+            }
+            i += 4;
+        }
+        for i in i..rows {
+            each(i, score(i, milih_kernels::dot_tile(x, [row(i)])[0][0]));
+        }
+    }
+}
+
+/// The `k` rows of `embeddings` most similar to `query` among those
+/// `accept` admits, best first; ties go to the lower row.
 ///
 /// One pass, no allocation beyond the `k` best: each row's score is compared
 /// with the worst kept one, so ranking 100,000 products costs their dot
 /// products and little else.
 pub fn top_k(
     query: &[f32],
-    embeddings: &[f32],
-    dim: usize,
+    embeddings: &Int8Embeddings,
     k: usize,
     accept: impl Fn(usize) -> bool,
 ) -> Vec<Hit> {
-    if dim == 0 || query.len() != dim || k == 0 {
+    if embeddings.dim == 0 || query.len() != embeddings.dim || k == 0 {
         return Vec::new();
     }
     let better = |a: &Hit, b: &Hit| {
@@ -116,22 +241,21 @@ pub fn top_k(
             .then(a.index.cmp(&b.index))
     };
     let mut best: Vec<Hit> = Vec::with_capacity(k + 1);
-    for (index, row) in embeddings.chunks_exact(dim).enumerate() {
-        let score = dot(query, row);
+    embeddings.scores(query, |index, score| {
         // Rows come in index order, so an equal score never displaces a kept
         // one: only a strictly better score gets in once `k` are kept.
         let beats_worst = |worst: &Hit| score.partial_cmp(&worst.score) == Some(Ordering::Greater);
         if best.len() == k && !best.last().is_some_and(beats_worst) {
-            continue;
+            return;
         }
         if !accept(index) {
-            continue;
+            return;
         }
         let hit = Hit { index, score };
         let at = best.partition_point(|kept| better(kept, &hit) != Ordering::Greater);
         best.insert(at, hit);
         best.truncate(k);
-    }
+    });
     best
 }
 
@@ -182,22 +306,22 @@ mod tests {
     #[test]
     fn top_k_orders_by_cosine_and_respects_the_filter() {
         // Three 2-d unit vectors.
-        let embeddings = [1.0, 0.0, 0.0, 1.0, 0.6, 0.8];
-        let hits = top_k(&[1.0, 0.0], &embeddings, 2, 2, |_| true);
+        let embeddings = Int8Embeddings::quantize(&[1.0, 0.0, 0.0, 1.0, 0.6, 0.8], 2);
+        let hits = top_k(&[1.0, 0.0], &embeddings, 2, |_| true);
         assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), vec![0, 2]);
-        assert!((hits[1].score - 0.6).abs() < 1e-6);
-        let hits = top_k(&[1.0, 0.0], &embeddings, 2, 5, |i| i != 0);
+        assert!((hits[1].score - 0.6).abs() < 5e-3);
+        let hits = top_k(&[1.0, 0.0], &embeddings, 5, |i| i != 0);
         assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), vec![2, 1]);
         assert!(
-            top_k(&[1.0], &embeddings, 2, 5, |_| true).is_empty(),
+            top_k(&[1.0], &embeddings, 5, |_| true).is_empty(),
             "wrong query dimension"
         );
     }
 
     #[test]
     fn ties_go_to_the_lower_row() {
-        let embeddings = [0.0, 1.0, 0.0, 1.0, 0.0, 1.0];
-        let hits = top_k(&[0.0, 1.0], &embeddings, 2, 2, |_| true);
+        let embeddings = Int8Embeddings::quantize(&[0.0, 1.0, 0.0, 1.0, 0.0, 1.0], 2);
+        let hits = top_k(&[0.0, 1.0], &embeddings, 2, |_| true);
         assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), vec![0, 1]);
     }
 
@@ -284,38 +408,68 @@ mod tests {
 
     #[test]
     fn one_pass_top_k_agrees_with_sorting_everything() {
-        let dim = 16;
-        let rows = 500;
+        // 389 columns: SIMD steps and a tail; 501 rows: groups of four and a rest.
+        let dim = 389;
+        let rows = 501;
         let mut state = 7u32;
         let mut next = || {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
         };
-        let mut embeddings: Vec<f32> = (0..rows * dim).map(|_| next()).collect();
+        let mut data: Vec<f32> = (0..rows * dim).map(|_| next()).collect();
+        for row in data.chunks_mut(dim) {
+            let norm = dot(row, row).sqrt();
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
         // Exact ties: rows 100 and 300 copy row 7.
-        let seven = embeddings[7 * dim..8 * dim].to_vec();
-        embeddings[100 * dim..101 * dim].copy_from_slice(&seven);
-        embeddings[300 * dim..301 * dim].copy_from_slice(&seven);
+        let seven = data[7 * dim..8 * dim].to_vec();
+        data[100 * dim..101 * dim].copy_from_slice(&seven);
+        data[300 * dim..301 * dim].copy_from_slice(&seven);
+        let embeddings = Int8Embeddings::quantize(&data, dim);
         let query = seven;
         let accept = |i: usize| i % 3 != 2;
-        let mut everything: Vec<Hit> = embeddings
-            .chunks_exact(dim)
-            .enumerate()
-            .filter(|(i, _)| accept(*i))
-            .map(|(index, row)| Hit {
-                index,
-                score: dot(&query, row),
-            })
-            .collect();
+        let mut everything: Vec<Hit> = Vec::new();
+        embeddings.scores(&query, |index, score| {
+            if accept(index) {
+                everything.push(Hit { index, score });
+            }
+        });
         everything.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
         for k in [1, 2, 3, 10, 400] {
-            let hits = top_k(&query, &embeddings, dim, k, accept);
+            let hits = top_k(&query, &embeddings, k, accept);
             assert_eq!(hits, everything[..k.min(everything.len())], "k = {k}");
         }
-        let tied: Vec<usize> = top_k(&query, &embeddings, dim, 3, accept)
+        let tied: Vec<usize> = top_k(&query, &embeddings, 3, accept)
             .iter()
             .map(|h| h.index)
             .collect();
         assert_eq!(tied, [7, 100, 300]);
+        // Unit rows stay unit, and the int8 scores stay close to the f32 dot products.
+        for i in 0..rows {
+            let row = embeddings.row(i);
+            assert!((dot(&row, &row) - 1.0).abs() < 1e-5, "row {i}");
+        }
+        for hit in &everything {
+            let exact = dot(&query, &data[hit.index * dim..(hit.index + 1) * dim]);
+            assert!((hit.score - exact).abs() < 2e-3, "{hit:?} vs {exact}");
+        }
+    }
+
+    #[test]
+    fn stored_parts_are_checked() {
+        let ok = Int8Embeddings::from_parts(2, vec![1, 2, 3, 4], vec![0.1, 0.2]).unwrap();
+        assert_eq!(ok.row(1), vec![3.0 * 0.2, 4.0 * 0.2]);
+        for (values, scales, why) in [
+            (
+                vec![1, 2, 3],
+                vec![0.1, 0.2],
+                "3 values and 2 scales are not rows of 2",
+            ),
+            (vec![1, 2, 3, 4], vec![0.1, f32::NAN], "row 1 has scale NaN"),
+            (vec![1, 2, -128, 4], vec![0.1, 0.2], "row 1 has value -128"),
+        ] {
+            let error = Int8Embeddings::from_parts(2, values, scales).unwrap_err();
+            assert!(error.contains(why), "{error}");
+        }
     }
 }
