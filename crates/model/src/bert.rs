@@ -301,7 +301,7 @@ impl Layer {
             (intermediate, activation) => {
                 let inner = intermediate.forward(&attended)?;
                 match activation {
-                    Activation::Gelu => inner.gelu_erf()?,
+                    Activation::Gelu => crate::train_ops::gelu_erf(&inner)?,
                     Activation::GeluApproximate => inner.gelu()?,
                     Activation::Relu => inner.relu()?,
                 }

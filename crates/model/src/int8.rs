@@ -307,6 +307,17 @@ fn products(x: &Activations, w: &Int8Matrix, first: usize, sums: &mut [i32]) {
 /// (absolute error below 1.5e-7) and an exponential of plain arithmetic, so
 /// that the loop vectorizes and gives the same values on every target.
 pub fn gelu(x: f32) -> f32 {
+    x * normal_cdf(x)
+}
+
+/// The derivative of [`gelu`]: `Φ(x) + x φ(x)`.
+pub fn gelu_derivative(x: f32) -> f32 {
+    const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+    normal_cdf(x) + x * FRAC_1_SQRT_2PI * exp_nonpositive(-0.5 * x * x)
+}
+
+/// The standard normal distribution function `Φ(x) = (1 + erf(x/√2)) / 2`.
+fn normal_cdf(x: f32) -> f32 {
     let z = x * std::f32::consts::FRAC_1_SQRT_2;
     let a = z.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
@@ -314,7 +325,7 @@ pub fn gelu(x: f32) -> f32 {
         * (0.254_829_6
             + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
     let erf_abs = 1.0 - poly * exp_nonpositive(-a * a);
-    0.5 * x * (1.0 + erf_abs.copysign(z))
+    0.5 * (1.0 + erf_abs.copysign(z))
 }
 
 /// `e^x` for `x <= 0` (relative error about 2e-7; 0 below e^-87).

@@ -113,14 +113,18 @@ fn read_gguf(
     let mut tensors = HashMap::new();
     let mut compact = CompactWeights::default();
     for name in names {
-        check_fits(name, &content.tensor_infos[name], &content, bytes.len())?;
+        let info = &content.tensor_infos[name];
+        let range = check_fits(name, info, &content, bytes.len())?;
+        if for_inference && name.ends_with(WORD_TABLE) && info.ggml_dtype != GgmlDType::F32 {
+            // Straight from the file's bytes: one copy, not two.
+            let (rows, dim) = info.shape.dims2().map_err(gguf_error)?;
+            let data = bytes[range].to_vec();
+            compact.word_table = Some(QuantizedRows::from_raw(info.ggml_dtype, data, rows, dim)?);
+            continue;
+        }
         let q = content
             .tensor(&mut reader, name, device)
             .map_err(gguf_error)?;
-        if for_inference && name.ends_with(WORD_TABLE) && q.dtype() != GgmlDType::F32 {
-            compact.word_table = Some(QuantizedRows::new(&q)?);
-            continue;
-        }
         let tensor = q.dequantize(device).map_err(gguf_error)?;
         if for_inference && is_encoder_matrix(name, &tensor) {
             // Converted one at a time: the f32 copy never outlives this step.
@@ -151,7 +155,7 @@ fn check_fits(
     info: &gguf_file::TensorInfo,
     content: &gguf_file::Content,
     file_len: usize,
-) -> Result<(), ModelError> {
+) -> Result<std::ops::Range<usize>, ModelError> {
     let bad =
         |why: String| ModelError::Weights(format!("model weights (GGUF): tensor `{name}` {why}"));
     let dims = info.shape.dims();
@@ -169,12 +173,11 @@ fn check_fits(
     let size = (elements / block)
         .checked_mul(block_bytes)
         .ok_or_else(|| bad(format!("has shape {dims:?}, too large")))?;
-    let end = content
-        .tensor_data_offset
-        .checked_add(info.offset)
-        .and_then(|start| start.checked_add(size as u64));
-    match end {
-        Some(end) if end <= file_len as u64 => Ok(()),
+    let start = content.tensor_data_offset.checked_add(info.offset);
+    let end = start.and_then(|start| start.checked_add(size as u64));
+    match (start, end) {
+        // Both fit in the file's length, a usize.
+        (Some(start), Some(end)) if end <= file_len as u64 => Ok(start as usize..end as usize),
         _ => Err(bad(format!(
             "has shape {dims:?} ({size} bytes at offset {}), beyond the end of the {file_len}-byte file",
             info.offset
@@ -199,19 +202,28 @@ pub struct QuantizedRows {
 impl QuantizedRows {
     pub fn new(table: &QTensor) -> Result<Self, ModelError> {
         let (rows, dim) = table.shape().dims2().map_err(gguf_error)?;
-        let dtype = table.dtype();
+        let data = table.data().map_err(gguf_error)?.into_owned();
+        Self::from_raw(table.dtype(), data, rows, dim)
+    }
+
+    /// A table from its raw blocks, `rows` rows of `dim` values.
+    pub fn from_raw(
+        dtype: GgmlDType,
+        data: Vec<u8>,
+        rows: usize,
+        dim: usize,
+    ) -> Result<Self, ModelError> {
         if !dim.is_multiple_of(dtype.block_size()) {
             return Err(ModelError::Weights(format!(
                 "model weights (GGUF): a row of {dim} values is not whole {dtype:?} blocks"
             )));
         }
         let row_bytes = dim / dtype.block_size() * dtype.type_size();
-        let data = table.data().map_err(gguf_error)?.into_owned();
-        if data.len() != rows * row_bytes {
+        if Some(data.len()) != rows.checked_mul(row_bytes) {
             return Err(ModelError::Weights(format!(
                 "model weights (GGUF): the word table holds {} bytes, {rows} rows need {}",
                 data.len(),
-                rows * row_bytes
+                rows.saturating_mul(row_bytes)
             )));
         }
         Ok(Self {
