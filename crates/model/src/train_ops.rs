@@ -16,6 +16,19 @@ fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [
     }
 }
 
+/// A tensor and its gradient, both contiguous f32 of one size.
+fn with_gradient<'a>(
+    (s1, l1): (&'a CpuStorage, &Layout),
+    (s2, l2): (&'a CpuStorage, &Layout),
+    op: &str,
+) -> Result<(&'a [f32], &'a [f32])> {
+    let (values, grad) = (slice(s1, l1, op)?, slice(s2, l2, op)?);
+    if values.len() != grad.len() {
+        candle_core::bail!("{op}: the tensor and its gradient differ in size");
+    }
+    Ok((values, grad))
+}
+
 fn last_dim(layout: &Layout, op: &str) -> Result<usize> {
     match layout.dims().last() {
         Some(&d) if d > 0 => Ok(d),
@@ -74,12 +87,8 @@ impl CustomOp2 for SoftmaxGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let y = slice(s1, l1, self.name())?;
-        let g = slice(s2, l2, self.name())?;
+        let (y, g) = with_gradient((s1, l1), (s2, l2), self.name())?;
         let n = last_dim(l1, self.name())?;
-        if y.len() != g.len() {
-            candle_core::bail!("{}: output and gradient differ in size", self.name());
-        }
         let mut dx = vec![0f32; y.len()];
         y.par_chunks_exact(n)
             .zip(g.par_chunks_exact(n))
@@ -142,11 +151,7 @@ impl CustomOp2 for GeluGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1, self.name())?;
-        let g = slice(s2, l2, self.name())?;
-        if x.len() != g.len() {
-            candle_core::bail!("{}: input and gradient differ in size", self.name());
-        }
+        let (x, g) = with_gradient((s1, l1), (s2, l2), self.name())?;
         let mut dx = vec![0f32; x.len()];
         x.par_chunks(ELEMENTS_PER_TASK)
             .zip(g.par_chunks(ELEMENTS_PER_TASK))
@@ -294,8 +299,7 @@ impl CustomOp2 for LayerNormParamGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1, self.name())?;
-        let g = slice(s2, l2, self.name())?;
+        let (x, g) = with_gradient((s1, l1), (s2, l2), self.name())?;
         let n = last_dim(l1, self.name())?;
         let mut out = vec![0f32; 2 * n];
         let (dw, db) = out.split_at_mut(n);
