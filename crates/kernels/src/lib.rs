@@ -58,11 +58,34 @@ pub fn round_small(x: f32) -> f32 {
     (x + MAGIC) - MAGIC
 }
 
+/// Largest magnitude of an int8 value. The range is symmetric: -128 is
+/// never written, so stored values can be checked for it.
+pub const INT8_LEVELS: f32 = 127.0;
+
+/// The largest magnitude in `row` (0 for an empty row; NaN is skipped, an
+/// infinity is returned as such).
+pub fn largest_magnitude(row: &[f32]) -> f32 {
+    row.iter().fold(0f32, |m, v| m.max(v.abs()))
+}
+
+/// `scaled` rounded half to even and clipped to ±[`INT8_LEVELS`].
+#[inline(always)]
+pub fn to_i8(scaled: f32) -> i8 {
+    round_small(scaled.clamp(-INT8_LEVELS, INT8_LEVELS)) as i8
+}
+
+/// Quantizes `row` to int8 in `out` (same length): `out = to_i8(row ·
+/// inverse)`, where `inverse` is the reciprocal of the caller's scale.
+pub fn quantize_i8(row: &[f32], inverse: f32, out: &mut [i8]) {
+    for (q, v) in out.iter_mut().zip(row) {
+        *q = to_i8(v * inverse);
+    }
+}
+
 /// The largest i16 magnitude for rows of `len` values multiplied with int8
-/// values of magnitude at most `weight_levels`, such that no i32 sum can
-/// overflow.
-pub fn activation_levels(len: usize, weight_levels: i32) -> f32 {
-    let bound = i32::MAX as usize / (len.max(1) * weight_levels.max(1) as usize);
+/// values (at most [`INT8_LEVELS`]), such that no i32 sum can overflow.
+pub fn activation_levels(len: usize) -> f32 {
+    let bound = i32::MAX as usize / (len.max(1) * INT8_LEVELS as usize);
     bound.min(i16::MAX as usize) as f32
 }
 
@@ -70,7 +93,7 @@ pub fn activation_levels(len: usize, weight_levels: i32) -> f32 {
 /// `levels`; returns the scale (`row ≈ out · scale`), 0 for a row of zeros
 /// or one that is not finite.
 pub fn quantize_i16(row: &[f32], levels: f32, out: &mut [i16]) -> f32 {
-    let top = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let top = largest_magnitude(row);
     if !(top > 0.0 && top.is_finite()) {
         out.iter_mut().for_each(|q| *q = 0);
         return 0.0;
@@ -222,7 +245,7 @@ mod tests {
     #[test]
     fn extreme_values_sum_exactly_within_the_activation_range() {
         let len = 1536;
-        let levels = activation_levels(len, 127) as i16;
+        let levels = activation_levels(len) as i16;
         let x = vec![-levels; len];
         let w = vec![-127i8; len];
         let got = dot_tile([&x[..]], [&w[..]])[0][0];
@@ -244,6 +267,19 @@ mod tests {
             let x = i as f32 * 0.37;
             assert_eq!(round_small(x), x.round_ties_even(), "round({x})");
         }
+    }
+
+    #[test]
+    fn int8_values_round_to_even_and_stay_within_127() {
+        let mut q = [0i8; 6];
+        quantize_i8(
+            &[0.5, 1.5, -2.5, 300.0, -300.0, f32::NEG_INFINITY],
+            1.0,
+            &mut q,
+        );
+        assert_eq!(q, [0, 2, -2, 127, -127, -127]);
+        assert_eq!(largest_magnitude(&[0.5, -3.0, 2.0]), 3.0);
+        assert_eq!(largest_magnitude(&[]), 0.0);
     }
 
     #[test]

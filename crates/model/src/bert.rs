@@ -56,10 +56,7 @@ impl Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Self::Float(linear) => linear.forward(x),
-            Self::Int8(linear) => {
-                let quantized = quantize_input(linear, x)?;
-                int8_forward(linear, &quantized, x, Epilogue::Bias)
-            }
+            Self::Int8(linear) => int8_layer(linear, x, Epilogue::Bias),
         }
     }
 }
@@ -69,6 +66,11 @@ fn quantize_input(linear: &Int8Linear, x: &Tensor) -> Result<crate::int8::Activa
     let values = x.flatten_all()?.to_vec1::<f32>()?;
     let tokens = values.len() / linear.inputs().max(1);
     Ok(linear.quantize_input(&values, tokens))
+}
+
+/// `linear` on `x`, quantized for it.
+fn int8_layer(linear: &Int8Linear, x: &Tensor, epilogue: Epilogue) -> Result<Tensor> {
+    int8_forward(linear, &quantize_input(linear, x)?, x, epilogue)
 }
 
 /// `linear` on quantized rows of `like`, shaped as `like` with the last
@@ -292,12 +294,9 @@ impl Layer {
         let attended = self.attention.forward(x, mask_bias, mode)?;
         let inner = match (&self.intermediate, self.activation) {
             // GELU applied as the products are written out.
-            (Dense::Int8(intermediate), Activation::Gelu) => int8_forward(
-                intermediate,
-                &quantize_input(intermediate, &attended)?,
-                &attended,
-                Epilogue::BiasGelu,
-            )?,
+            (Dense::Int8(intermediate), Activation::Gelu) => {
+                int8_layer(intermediate, &attended, Epilogue::BiasGelu)?
+            }
             (intermediate, activation) => {
                 let inner = intermediate.forward(&attended)?;
                 match activation {

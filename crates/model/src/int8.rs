@@ -11,10 +11,11 @@
 //! Weights are read in their packed order with no per-call repacking, which
 //! is where a general f32 GEMM spends much of its time on a short query.
 
-use milih_kernels::{activation_levels, dot_tile, quantize_i16, round_small, STEP};
-
-/// Largest magnitude of a quantized weight (symmetric: -128 is never used).
-const WEIGHT_LEVELS: f32 = 127.0;
+use crate::gelu::gelu;
+use milih_kernels::{
+    activation_levels, dot_tile, largest_magnitude, quantize_i16, quantize_i8, to_i8, INT8_LEVELS,
+    STEP,
+};
 
 /// A `(rows, cols)` weight matrix, one output per row, as int8 with one
 /// scale per row.
@@ -31,7 +32,9 @@ impl Int8Matrix {
     /// Quantizes row-major f32 weights: each row is scaled so that its
     /// largest magnitude maps to 127.
     pub fn quantize(weights: &[f32], rows: usize, cols: usize) -> Self {
-        Self::quantize_with(weights, rows, cols, |row| largest(row) / WEIGHT_LEVELS)
+        Self::quantize_with(weights, rows, cols, |row| {
+            largest_magnitude(row) / INT8_LEVELS
+        })
     }
 
     /// [`Int8Matrix::quantize`] with each row's scale chosen by `scale_of`
@@ -54,10 +57,7 @@ impl Int8Matrix {
             let rounded = scale_of(row);
             if rounded > 0.0 && rounded.is_finite() {
                 *scale = rounded;
-                let inverse = 1.0 / rounded;
-                for (q, w) in packed.iter_mut().zip(row) {
-                    *q = round_small((w * inverse).clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS)) as i8;
-                }
+                quantize_i8(row, 1.0 / rounded, packed);
             }
         }
         Self {
@@ -98,36 +98,28 @@ impl Int8Matrix {
     /// Largest activation magnitude for rows of this length: `stride`
     /// products of at most `127 * levels` each must fit in an i32.
     fn activation_levels(&self) -> f32 {
-        activation_levels(self.stride, WEIGHT_LEVELS as i32)
+        activation_levels(self.stride)
     }
-}
-
-/// The largest magnitude in `row` (0 for an empty row).
-fn largest(row: &[f32]) -> f32 {
-    row.iter().fold(0f32, |m, w| m.max(w.abs()))
 }
 
 /// The scale for `row` with the least squared quantization error, trying
 /// clipping points from 60 % to 100 % of the largest magnitude: a single
 /// outlier otherwise coarsens the steps of the whole row.
 pub fn least_error_scale(row: &[f32]) -> f32 {
-    let top = largest(row);
+    let top = largest_magnitude(row);
     if !(top > 0.0 && top.is_finite()) {
         return 0.0;
     }
     let error = |scale: f32| -> f64 {
         let inverse = 1.0 / scale;
         row.iter()
-            .map(|&w| {
-                let q = round_small((w * inverse).clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS));
-                f64::from(w - q * scale).powi(2)
-            })
+            .map(|&w| f64::from(w - f32::from(to_i8(w * inverse)) * scale).powi(2))
             .sum()
     };
     (60..=100)
-        .map(|percent| top * percent as f32 / 100.0 / WEIGHT_LEVELS)
+        .map(|percent| top * percent as f32 / 100.0 / INT8_LEVELS)
         .map(|scale| (error(scale), scale))
-        .fold((f64::INFINITY, top / WEIGHT_LEVELS), |best, next| {
+        .fold((f64::INFINITY, top / INT8_LEVELS), |best, next| {
             if next.0 < best.0 {
                 next
             } else {
@@ -261,7 +253,8 @@ fn for_token_blocks(out: &mut [f32], outputs: usize, work: impl Fn(usize, &mut [
 }
 
 /// Integer products of tokens `first..` (as many as `sums` holds rows for)
-/// with every weight row, into `sums` (row-major, one row per token).
+/// with every weight row, into `sums` (row-major, one row per token): tiles
+/// of 4 tokens × 2 outputs, with smaller ones at the edges.
 fn products(x: &Activations, w: &Int8Matrix, first: usize, sums: &mut [i32]) {
     let outputs = w.rows;
     let tokens = sums.len() / outputs.max(1);
@@ -271,31 +264,12 @@ fn products(x: &Activations, w: &Int8Matrix, first: usize, sums: &mut [i32]) {
         let mut o = 0;
         while o < outputs {
             let pair = outputs - o >= 2;
+            let at = (first + t, o);
             match (take, pair) {
-                (4, true) => {
-                    let tile = dot_tile::<4, 2>(
-                        std::array::from_fn(|i| x.row(first + t + i)),
-                        [w.row(o), w.row(o + 1)],
-                    );
-                    for (i, row) in tile.iter().enumerate() {
-                        let at = (t + i) * outputs + o;
-                        sums[at..at + 2].copy_from_slice(row);
-                    }
-                }
-                (4, false) => {
-                    let tile =
-                        dot_tile::<4, 1>(std::array::from_fn(|i| x.row(first + t + i)), [w.row(o)]);
-                    for (i, row) in tile.iter().enumerate() {
-                        sums[(t + i) * outputs + o] = row[0];
-                    }
-                }
-                (_, true) => {
-                    let tile = dot_tile::<1, 2>([x.row(first + t)], [w.row(o), w.row(o + 1)]);
-                    sums[t * outputs + o..t * outputs + o + 2].copy_from_slice(&tile[0]);
-                }
-                (_, false) => {
-                    sums[t * outputs + o] = dot_tile::<1, 1>([x.row(first + t)], [w.row(o)])[0][0];
-                }
+                (4, true) => tile_into::<4, 2>(x, w, at, &mut sums[t * outputs..], outputs),
+                (4, false) => tile_into::<4, 1>(x, w, at, &mut sums[t * outputs..], outputs),
+                (_, true) => tile_into::<1, 2>(x, w, at, &mut sums[t * outputs..], outputs),
+                (_, false) => tile_into::<1, 1>(x, w, at, &mut sums[t * outputs..], outputs),
             }
             o += if pair { 2 } else { 1 };
         }
@@ -303,45 +277,24 @@ fn products(x: &Activations, w: &Int8Matrix, first: usize, sums: &mut [i32]) {
     }
 }
 
-/// GELU in its erf form, `x Φ(x)`, with erf from Abramowitz & Stegun 7.1.26
-/// (absolute error below 1.5e-7) and an exponential of plain arithmetic, so
-/// that the loop vectorizes and gives the same values on every target.
-pub fn gelu(x: f32) -> f32 {
-    x * normal_cdf(x)
-}
-
-/// The derivative of [`gelu`]: `Φ(x) + x φ(x)`.
-pub fn gelu_derivative(x: f32) -> f32 {
-    const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
-    normal_cdf(x) + x * FRAC_1_SQRT_2PI * exp_nonpositive(-0.5 * x * x)
-}
-
-/// The standard normal distribution function `Φ(x) = (1 + erf(x/√2)) / 2`.
-fn normal_cdf(x: f32) -> f32 {
-    let z = x * std::f32::consts::FRAC_1_SQRT_2;
-    let a = z.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let poly = t
-        * (0.254_829_6
-            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
-    let erf_abs = 1.0 - poly * exp_nonpositive(-a * a);
-    0.5 * (1.0 + erf_abs.copysign(z))
-}
-
-/// `e^x` for `x <= 0` (relative error about 2e-7; 0 below e^-87).
-fn exp_nonpositive(x: f32) -> f32 {
-    let x = x.max(-87.0);
-    // x = n ln2 + r with |r| <= ln2 / 2; ln2 split in two for exactness.
-    let n = round_small(x * std::f32::consts::LOG2_E);
-    let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6;
-    // Taylor polynomial of e^r to degree 6.
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    // 2^n by building the float's exponent (n >= -126 here).
-    let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    p * two_n
+/// One `T × O` tile of products: tokens `token..token + T` with weight rows
+/// `output..output + O`, written into `sums` (rows of `outputs`, the first
+/// for `token`).
+fn tile_into<const T: usize, const O: usize>(
+    x: &Activations,
+    w: &Int8Matrix,
+    (token, output): (usize, usize),
+    sums: &mut [i32],
+    outputs: usize,
+) {
+    let tile = dot_tile::<T, O>(
+        std::array::from_fn(|i| x.row(token + i)),
+        std::array::from_fn(|j| w.row(output + j)),
+    );
+    for (i, row) in tile.iter().enumerate() {
+        let at = i * outputs + output;
+        sums[at..at + O].copy_from_slice(row);
+    }
 }
 
 #[cfg(test)]
@@ -412,51 +365,5 @@ mod tests {
     fn zero_and_non_finite_rows_quantize_to_zero() {
         let m = Int8Matrix::quantize(&[0.0, 0.0, f32::INFINITY, 1.0], 2, 2);
         assert_eq!(m.dequantize(), vec![0.0; 4]);
-    }
-
-    #[test]
-    fn gelu_matches_the_erf_form() {
-        for i in -420..=420 {
-            let x = i as f32 / 100.0;
-            let exact = 0.5 * f64::from(x) * (1.0 + erf(f64::from(x) / std::f64::consts::SQRT_2));
-            assert!(
-                (f64::from(gelu(x)) - exact).abs() < 1e-6 * (1.0 + exact.abs()),
-                "gelu({x})"
-            );
-        }
-        // Beyond 4.2 the tails are below 6e-5 of x.
-        for i in 420..=10_000 {
-            let x = i as f32 / 100.0;
-            assert!(
-                (-1e-4..=0.0).contains(&gelu(-x)),
-                "gelu(-{x}) = {}",
-                gelu(-x)
-            );
-            assert!((gelu(x) - x).abs() <= 1e-4 * x, "gelu({x}) = {}", gelu(x));
-        }
-    }
-
-    #[test]
-    fn the_exponential_is_close_over_its_whole_range() {
-        for i in 0..=8700 {
-            let x = -(i as f32) / 100.0;
-            let want = f64::from(x).exp();
-            let got = f64::from(exp_nonpositive(x));
-            assert!(
-                (got - want).abs() <= 5e-7 * want + 1e-38,
-                "exp({x}) = {got}, not {want}"
-            );
-        }
-    }
-
-    /// erf by its Taylor series, exact to about 1e-12 for |x| <= 3.
-    fn erf(x: f64) -> f64 {
-        let (mut term, mut sum, mut n) = (x, x, 0.0);
-        while term.abs() > 1e-17 * sum.abs().max(1e-300) {
-            n += 1.0;
-            term *= -x * x / n;
-            sum += term / (2.0 * n + 1.0);
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! CPU, f32, contiguous inputs; the last dimension is the one normalised.
 
+use crate::gelu::{gelu, gelu_derivative};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -125,7 +126,7 @@ impl CustomOp1 for Gelu {
             .zip(y.par_chunks_mut(ELEMENTS_PER_TASK))
             .for_each(|(x, y)| {
                 for (y, &x) in y.iter_mut().zip(x) {
-                    *y = crate::int8::gelu(x);
+                    *y = gelu(x);
                 }
             });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
@@ -158,7 +159,7 @@ impl CustomOp2 for GeluGrad {
             .zip(dx.par_chunks_mut(ELEMENTS_PER_TASK))
             .for_each(|((x, g), dx)| {
                 for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(g) {
-                    *dx = g * crate::int8::gelu_derivative(x);
+                    *dx = g * gelu_derivative(x);
                 }
             });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))

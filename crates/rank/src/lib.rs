@@ -9,6 +9,7 @@ pub mod avoid;
 pub mod concerns;
 
 use avoid::caught_by;
+use milih_kernels::{largest_magnitude, quantize_i8, INT8_LEVELS};
 
 use milih_catalog::{Product, NUM_SKIN_TYPES};
 use serde::{Deserialize, Serialize};
@@ -95,9 +96,6 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// Largest magnitude of a stored embedding value.
-const EMBEDDING_LEVELS: f32 = 127.0;
-
 /// Row-major embeddings as int8 with one scale per row (`row ≈ values ·
 /// scale`).
 #[derive(Debug, Clone, PartialEq)]
@@ -117,15 +115,11 @@ impl Int8Embeddings {
             .chunks_exact(dim_or_1)
             .zip(values.chunks_exact_mut(dim_or_1))
             .map(|(row, out)| {
-                let top = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let top = largest_magnitude(row);
                 if !(top > 0.0 && top.is_finite()) {
                     return 0.0;
                 }
-                let inverse = EMBEDDING_LEVELS / top;
-                for (q, v) in out.iter_mut().zip(row) {
-                    let scaled = (v * inverse).clamp(-EMBEDDING_LEVELS, EMBEDDING_LEVELS);
-                    *q = milih_kernels::round_small(scaled) as i8;
-                }
+                quantize_i8(row, INT8_LEVELS / top, out);
                 // The scale that keeps the row's length: unit rows stay unit,
                 // so a dot product with them is still a cosine.
                 let norm = |values: &mut dyn Iterator<Item = f64>| {
@@ -136,7 +130,7 @@ impl Int8Embeddings {
                 if steps > 0.0 {
                     (length / steps) as f32
                 } else {
-                    top / EMBEDDING_LEVELS
+                    top / INT8_LEVELS
                 }
             })
             .collect();
@@ -198,7 +192,7 @@ impl Int8Embeddings {
     /// The score of every row against `query`, four rows at a time,
     /// passed to `each(index, score)` in row order.
     fn scores(&self, query: &[f32], mut each: impl FnMut(usize, f32)) {
-        let levels = milih_kernels::activation_levels(self.dim, EMBEDDING_LEVELS as i32);
+        let levels = milih_kernels::activation_levels(self.dim);
         let mut quantized = vec![0i16; self.dim];
         let query_scale = milih_kernels::quantize_i16(query, levels, &mut quantized);
         let x = [quantized.as_slice()];
