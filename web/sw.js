@@ -6,8 +6,8 @@
 // the PRECACHE line below, so any changed file changes this script and the
 // browser installs the new deployment beside the old one.
 //
-// - install: every file is downloaded, checked against its SHA-256 and
-//   stored in the cache `milih-<version>`; one bad file fails the install
+// - install: every file is downloaded into the cache `milih-<version>` and
+//   checked against its SHA-256 (a file that fails is removed); one bad file fails the install
 //   and the running version stays. Files already stored by an interrupted
 //   install are checked and kept.
 // - the new version waits until the page asks for it ("Use it now"), so a
@@ -63,16 +63,20 @@ async function store({ again }) {
       if (!response.ok) {
         throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
       }
-      const body = await response.arrayBuffer();
-      if (!(await matches(file, body))) {
+      // Streamed into the cache, then read back once to check: holding the
+      // body in memory to check it first would leave a second copy (the
+      // stored Response's) waiting for the garbage collector.
+      await cache.put(url, response);
+      const stored = await (await cache.match(url)).arrayBuffer();
+      const storedMatches = await matches(file, stored);
+      release(stored);
+      if (!storedMatches) {
+        await cache.delete(url);
         throw new Error(
           `\`${file.path}\` on the server does not match this version's SHA-256: ` +
             'the deployment is incomplete or the file is damaged',
         );
       }
-      const headers = { 'content-type': response.headers.get('content-type') ?? 'application/octet-stream' };
-      await cache.put(url, new Response(body, { headers }));
-      release(body);
     }
     done += file.bytes;
     await tellPages({ kind: 'sw-progress', version: PRECACHE.version, loaded: done, total });

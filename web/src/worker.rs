@@ -20,7 +20,7 @@ const BUNDLE_DIR: &str = "model/";
 
 struct Loaded {
     engine: Engine,
-    bundle: Bundle,
+    bundle: Bundle<()>,
 }
 
 thread_local! {
@@ -73,7 +73,8 @@ pub fn start() {
     });
 }
 
-fn stats(bundle: &Bundle, load_millis: f64) -> CollectionStats {
+#[inline(never)]
+fn stats(bundle: &Bundle<()>, load_millis: f64) -> CollectionStats {
     CollectionStats::of(
         &bundle.catalog,
         &bundle.manifest.labels,
@@ -89,32 +90,74 @@ async fn load() -> Result<Loaded, String> {
     let mut done = 0u64;
     let mut contents = HashMap::new();
     let mut digests = HashMap::new();
+    let mut weights = None;
     for name in files::ALL {
         let before = done;
         let expected = manifest.entry(name).map_or(0, |e| e.bytes as usize);
-        let bytes = fetch_bytes(name, expected, |loaded| {
+        let progress = |loaded| {
             send(&Response::Progress {
                 loaded_bytes: before + loaded,
                 total_bytes: total,
                 stage: format!("downloading {name}"),
             });
-        })
-        .await?;
-        done += bytes.len() as u64;
-        if let Some(digest) = native_sha256(&bytes).await {
-            digests.insert(name.to_owned(), digest);
+        };
+        if name == files::WEIGHTS {
+            // The largest file stays in JS memory: the model reads it from
+            // there, so wasm memory never holds it beside the model.
+            let file = fetch_apart(name, expected, progress).await?;
+            done += file.len();
+            let digest = match native_sha256(&file.bytes()).await {
+                Some(digest) => digest,
+                None => file.sha256(),
+            };
+            weights = Some((file, digest));
+        } else {
+            let bytes = fetch_bytes(name, expected, progress).await?;
+            done += bytes.len() as u64;
+            if let Some(digest) = native_sha256(&js_sys::Uint8Array::from(&bytes[..])).await {
+                digests.insert(name.to_owned(), digest);
+            }
+            contents.insert(name.to_owned(), bytes);
         }
-        contents.insert(name.to_owned(), bytes);
     }
+    let Some((weights, weights_digest)) = weights else {
+        return Err(format!("`{}` was not downloaded", files::WEIGHTS));
+    };
     send(&Response::Progress {
         loaded_bytes: total,
         total_bytes: total,
         stage: "checking files and starting the model".into(),
     });
+    start_model(manifest, contents, &digests, weights, &weights_digest)
+}
+
+/// Verifies the downloaded files and builds the engine.
+///
+/// Kept out of line, like the other steps below, so that no wasm function
+/// grows huge: the browser optimises a function that runs long, and
+/// optimising one of some 100 KB briefly takes over 100 MB and a core.
+#[inline(never)]
+fn start_model(
+    manifest: Manifest,
+    contents: HashMap<String, Vec<u8>>,
+    digests: &HashMap<String, String>,
+    weights: JsFile,
+    weights_digest: &str,
+) -> Result<Loaded, String> {
+    let size = weights.len();
     let bundle =
-        Bundle::assemble_with_digests(manifest, contents, &digests).map_err(|e| e.to_string())?;
-    let engine = Engine::from_bundle(&bundle.config_json, &bundle.tokenizer_json, &bundle.weights)
-        .map_err(|e| format!("the model cannot be loaded: {e}"))?;
+        Bundle::assemble_apart(manifest, contents, digests, weights, (size, weights_digest))
+            .map_err(|e| e.to_string())?;
+    let mut bundle = bundle;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, &mut bundle.weights);
+    let engine = Engine::from_reader(
+        &bundle.config_json,
+        &bundle.tokenizer_json,
+        &mut reader,
+        size,
+    )
+    .map_err(|e| format!("the model cannot be loaded: {e}"))?;
+    drop(reader);
     if engine.config().embedding_dim != bundle.manifest.embedding_dim {
         return Err(format!(
             "the model embeds in {} dimensions but the product embeddings have {}",
@@ -124,21 +167,18 @@ async fn load() -> Result<Loaded, String> {
     }
     check_reproduces_catalog(&engine, &bundle)?;
     // The engine holds its own copy of the model now.
-    let mut bundle = bundle;
-    for bytes in [
-        &mut bundle.weights,
-        &mut bundle.tokenizer_json,
-        &mut bundle.config_json,
-    ] {
-        *bytes = Vec::new();
-    }
+    bundle.weights.release();
+    let mut bundle = bundle.with_weights(());
+    bundle.tokenizer_json = Vec::new();
+    bundle.config_json = Vec::new();
     Ok(Loaded { engine, bundle })
 }
 
 /// Runs both heads on a few catalog products and compares with the
 /// exported numbers: a model, tokenizer or config from another export
 /// would pass every checksum yet rank with mismatched embeddings.
-fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle) -> Result<(), String> {
+#[inline(never)]
+fn check_reproduces_catalog<W>(engine: &Engine, bundle: &Bundle<W>) -> Result<(), String> {
     const MIN_COSINE: f32 = 0.999;
     const MAX_PROBABILITY_DIFF: f32 = 0.01;
     const CHECKED: usize = 3;
@@ -176,14 +216,43 @@ fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle) -> Result<(), Stri
     Ok(())
 }
 
-/// Fetches a bundle file, reporting bytes received as they stream in.
-/// `expected` (the manifest's size) sizes the buffer once: growing a 20 MB
-/// buffer by doubling would briefly hold it twice.
+/// Fetches a bundle file into wasm memory, reporting bytes received as
+/// they stream in. `expected` (the manifest's size) sizes the buffer once:
+/// growing a large buffer by doubling would briefly hold it twice.
 async fn fetch_bytes(
     name: &str,
     expected: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::with_capacity(expected);
+    fetch_chunks(name, |chunk| {
+        let start = bytes.len();
+        bytes.resize(start + chunk.length() as usize, 0);
+        chunk.copy_to(&mut bytes[start..]);
+        progress(bytes.len() as u64);
+    })
+    .await?;
+    Ok(bytes)
+}
+
+/// [`fetch_bytes`] into JS memory, outside wasm memory.
+async fn fetch_apart(
+    name: &str,
+    expected: usize,
+    mut progress: impl FnMut(u64),
+) -> Result<JsFile, String> {
+    let mut file = JsFile::with_capacity(expected);
+    fetch_chunks(name, |chunk| {
+        file.push(chunk);
+        progress(file.len());
+    })
+    .await?;
+    Ok(file)
+}
+
+/// Streams bundle file `name`, handing each chunk to `take` and freeing it
+/// right after.
+async fn fetch_chunks(name: &str, mut take: impl FnMut(&js_sys::Uint8Array)) -> Result<(), String> {
     let url = format!("{BUNDLE_DIR}{name}");
     let failed = |what: String| format!("`{name}` could not be downloaded: {what}");
     let response: web_sys::Response = JsFuture::from(scope().fetch_with_str(&url))
@@ -198,10 +267,9 @@ async fn fetch_bytes(
         )));
     }
     let Some(body) = response.body() else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(expected);
     loop {
         let chunk = JsFuture::from(reader.read())
             .await
@@ -210,29 +278,113 @@ async fn fetch_bytes(
             .map(|d| d.is_truthy())
             .unwrap_or(true);
         if done {
-            break;
+            return Ok(());
         }
         let value =
             js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| failed(describe(&e)))?;
-        // Copied straight into the buffer, without a temporary per chunk.
         let chunk = js_sys::Uint8Array::new(&value);
-        let start = bytes.len();
-        bytes.resize(start + chunk.length() as usize, 0);
-        chunk.copy_to(&mut bytes[start..]);
+        take(&chunk);
         release(&chunk.buffer());
-        progress(bytes.len() as u64);
     }
-    Ok(bytes)
+}
+
+/// A downloaded file kept in a JS `Uint8Array`, outside wasm memory, and
+/// read into wasm a piece at a time (`std::io::Read` and `Seek`).
+struct JsFile {
+    array: js_sys::Uint8Array,
+    len: u32,
+    position: u64,
+}
+
+impl JsFile {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            array: js_sys::Uint8Array::new_with_length(capacity as u32),
+            len: 0,
+            position: 0,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        u64::from(self.len)
+    }
+
+    /// Appends `chunk`, growing the array when the server sends more than
+    /// the manifest said (the size check then names the file).
+    fn push(&mut self, chunk: &js_sys::Uint8Array) {
+        let needed = self.len.saturating_add(chunk.length());
+        if needed > self.array.length() {
+            let grown = js_sys::Uint8Array::new_with_length(needed.max(self.len.saturating_mul(2)));
+            grown.set(&self.bytes(), 0);
+            release(&self.array.buffer());
+            self.array = grown;
+        }
+        self.array.set(chunk, self.len);
+        self.len = needed;
+    }
+
+    /// The file's bytes (a view, not a copy).
+    fn bytes(&self) -> js_sys::Uint8Array {
+        self.array.subarray(0, self.len)
+    }
+
+    /// SHA-256 (hex) computed in wasm, a piece at a time, where the browser
+    /// has no SubtleCrypto.
+    fn sha256(&self) -> String {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        let mut piece = vec![0; 1 << 16];
+        let mut start = 0;
+        while start < self.len {
+            let end = self.len.min(start + piece.len() as u32);
+            let piece = &mut piece[..(end - start) as usize];
+            self.array.subarray(start, end).copy_to(piece);
+            hasher.update(piece);
+            start = end;
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    /// Frees the JS memory now rather than at the next garbage collection.
+    fn release(&self) {
+        release(&self.array.buffer());
+    }
+}
+
+impl std::io::Read for JsFile {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let start = self.position.min(self.len()) as u32;
+        let end = (u64::from(start) + out.len() as u64).min(self.len()) as u32;
+        let count = (end - start) as usize;
+        self.array.subarray(start, end).copy_to(&mut out[..count]);
+        self.position += count as u64;
+        Ok(count)
+    }
+}
+
+impl std::io::Seek for JsFile {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(offset) => Some(offset),
+            std::io::SeekFrom::End(delta) => self.len().checked_add_signed(delta),
+            std::io::SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+        };
+        let target = target.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        self.position = target;
+        Ok(target)
+    }
 }
 
 /// SHA-256 (hex) by the browser's SubtleCrypto, some ten times faster than
 /// hashing in wasm; `None` where it is unavailable (pages not served over
 /// HTTPS or from localhost), and the bundle crate hashes the file itself.
-/// `digest` copies the bytes when called, so the view into wasm memory that
-/// wasm-bindgen passes is not held across the await.
-async fn native_sha256(bytes: &[u8]) -> Option<String> {
+async fn native_sha256(bytes: &js_sys::Uint8Array) -> Option<String> {
     let subtle = scope().crypto().ok()?.subtle();
-    let promise = subtle.digest_with_str_and_u8_array("SHA-256", bytes).ok()?;
+    let promise = subtle
+        .digest_with_str_and_js_u8_array("SHA-256", bytes)
+        .ok()?;
     let digest = JsFuture::from(promise).await.ok()?;
     Some(hex::encode(js_sys::Uint8Array::new(&digest).to_vec()))
 }
@@ -330,6 +482,7 @@ fn card(
 }
 
 /// The product and its nearest neighbours by embedding, filters aside.
+#[inline(never)]
 fn similar_products(
     id: u64,
     product: usize,
@@ -373,6 +526,7 @@ fn similar_products(
     })
 }
 
+#[inline(never)]
 fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response, String> {
     let started = now();
     let query_text = search.query_text();
@@ -421,6 +575,7 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
 
 /// Everything a search does for `text`, with both heads: tokenize, encode,
 /// classify and embed, rank the whole catalog.
+#[inline(never)]
 fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Response, String> {
     // Counted before the clock starts: the query below tokenizes on its own.
     let tokens = loaded
@@ -450,6 +605,7 @@ fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Response, String>
 
 /// Ranks `products` synthetic unit vectors (a fixed pseudo-random sequence,
 /// stored as int8 like the catalog's) against one of them, `repeats` times.
+#[inline(never)]
 fn bench_rank(
     id: u64,
     products: usize,

@@ -126,19 +126,24 @@ impl Manifest {
         content: &[u8],
         sha256: Option<&str>,
     ) -> Result<(), BundleError> {
+        match sha256 {
+            Some(hex) => self.verify_digest(name, content.len() as u64, hex),
+            None => self.verify_digest(name, content.len() as u64, &sha256_hex(content)),
+        }
+    }
+
+    /// Checks a file's size and SHA-256 (hex) against the manifest, for a
+    /// file the caller holds outside these bytes.
+    pub fn verify_digest(&self, name: &str, bytes: u64, sha256: &str) -> Result<(), BundleError> {
         let entry = self.entry(name)?;
-        if entry.bytes != content.len() as u64 {
+        if entry.bytes != bytes {
             return Err(BundleError::Size {
                 name: name.to_owned(),
                 expected: entry.bytes,
-                actual: content.len() as u64,
+                actual: bytes,
             });
         }
-        let actual = match sha256 {
-            Some(hex) => hex.to_owned(),
-            None => sha256_hex(content),
-        };
-        if !entry.sha256.eq_ignore_ascii_case(&actual) {
+        if !entry.sha256.eq_ignore_ascii_case(sha256) {
             return Err(BundleError::Checksum {
                 name: name.to_owned(),
             });
@@ -210,14 +215,47 @@ pub fn embeddings_from_bytes(
     Int8Embeddings::from_parts(dim, values, scales).map_err(bad)
 }
 
-/// A verified, parsed bundle.
-pub struct Bundle {
+/// A verified, parsed bundle. `W` is the weight file: its bytes, or
+/// whatever the caller keeps them in (the browser keeps them outside wasm
+/// memory, and nothing once the model is built).
+pub struct Bundle<W = Vec<u8>> {
     pub manifest: Manifest,
     pub config_json: Vec<u8>,
     pub tokenizer_json: Vec<u8>,
-    pub weights: Vec<u8>,
+    pub weights: W,
     pub embeddings: Int8Embeddings,
     pub catalog: ExportedCatalog,
+}
+
+impl<W> Bundle<W> {
+    /// [`Bundle::assemble_with_digests`] for a weight file held apart from
+    /// `contents`, as `weights`; the caller measured its size and SHA-256
+    /// (hex), which are checked against the manifest with everything else.
+    pub fn assemble_apart(
+        manifest: Manifest,
+        contents: HashMap<String, Vec<u8>>,
+        digests: &HashMap<String, String>,
+        weights: W,
+        (weights_len, weights_sha256): (u64, &str),
+    ) -> Result<Self, BundleError> {
+        Self::assemble_parts(manifest, contents, digests, |manifest, _| {
+            manifest.verify_digest(files::WEIGHTS, weights_len, weights_sha256)?;
+            Ok(weights)
+        })
+    }
+
+    /// The same bundle with its weights replaced (dropped, once a model
+    /// holds its own copy).
+    pub fn with_weights<V>(self, weights: V) -> Bundle<V> {
+        Bundle {
+            manifest: self.manifest,
+            config_json: self.config_json,
+            tokenizer_json: self.tokenizer_json,
+            weights,
+            embeddings: self.embeddings,
+            catalog: self.catalog,
+        }
+    }
 }
 
 impl Bundle {
@@ -235,19 +273,42 @@ impl Bundle {
     /// here. Every file is still checked against the manifest.
     pub fn assemble_with_digests(
         manifest: Manifest,
-        mut contents: HashMap<String, Vec<u8>>,
+        contents: HashMap<String, Vec<u8>>,
         digests: &HashMap<String, String>,
     ) -> Result<Self, BundleError> {
-        let mut take = |name: &str| -> Result<Vec<u8>, BundleError> {
-            let content = contents.remove(name).ok_or_else(|| BundleError::Missing {
-                name: name.to_owned(),
-            })?;
-            manifest.verify_with(name, &content, digests.get(name).map(String::as_str))?;
-            Ok(content)
-        };
-        let config_json = take(files::CONFIG)?;
-        let tokenizer_json = take(files::TOKENIZER)?;
-        let weights = take(files::WEIGHTS)?;
+        Self::assemble_parts(manifest, contents, digests, |manifest, contents| {
+            take_verified(manifest, contents, digests, files::WEIGHTS)
+        })
+    }
+}
+
+/// Removes file `name` from `contents` and checks it against the manifest.
+fn take_verified(
+    manifest: &Manifest,
+    contents: &mut HashMap<String, Vec<u8>>,
+    digests: &HashMap<String, String>,
+    name: &str,
+) -> Result<Vec<u8>, BundleError> {
+    let content = contents.remove(name).ok_or_else(|| BundleError::Missing {
+        name: name.to_owned(),
+    })?;
+    manifest.verify_with(name, &content, digests.get(name).map(String::as_str))?;
+    Ok(content)
+}
+
+impl<W> Bundle<W> {
+    /// Verifies and parses every file, in the manifest's order; `weights`
+    /// verifies the weight file.
+    fn assemble_parts(
+        manifest: Manifest,
+        mut contents: HashMap<String, Vec<u8>>,
+        digests: &HashMap<String, String>,
+        weights: impl FnOnce(&Manifest, &mut HashMap<String, Vec<u8>>) -> Result<W, BundleError>,
+    ) -> Result<Self, BundleError> {
+        let config_json = take_verified(&manifest, &mut contents, digests, files::CONFIG)?;
+        let tokenizer_json = take_verified(&manifest, &mut contents, digests, files::TOKENIZER)?;
+        let weights = weights(&manifest, &mut contents)?;
+        let mut take = |name: &str| take_verified(&manifest, &mut contents, digests, name);
         let embeddings = embeddings_from_bytes(
             &take(files::EMBEDDINGS)?,
             manifest.embedding_dim,
@@ -381,6 +442,47 @@ mod tests {
                 name: files::WEIGHTS.into()
             })
         );
+    }
+
+    #[test]
+    fn weights_held_apart_are_checked_by_size_and_digest() {
+        let (manifest, mut contents) = sample();
+        let weights = contents.remove(files::WEIGHTS).unwrap();
+        let digest = sha256_hex(&weights);
+        let size = weights.len() as u64;
+        let held = "weights kept elsewhere";
+        let bundle = Bundle::assemble_apart(
+            manifest.clone(),
+            contents.clone(),
+            &HashMap::new(),
+            held,
+            (size, &digest),
+        )
+        .unwrap();
+        assert_eq!(bundle.weights, held);
+        assert_eq!(bundle.catalog.products.len(), 1);
+        assert_eq!(bundle.with_weights(()).catalog.products.len(), 1);
+        let apart = |contents: &HashMap<String, Vec<u8>>, size: u64, digest: &str| {
+            let files = contents.clone();
+            Bundle::assemble_apart(manifest.clone(), files, &HashMap::new(), (), (size, digest))
+                .err()
+        };
+        assert_eq!(
+            apart(&contents, size, &sha256_hex(b"other")),
+            Some(BundleError::Checksum {
+                name: files::WEIGHTS.into()
+            })
+        );
+        assert!(matches!(
+            apart(&contents, size + 1, &digest),
+            Some(BundleError::Size { ref name, expected: 4, actual: 5 }) if name == files::WEIGHTS
+        ));
+        // The other files are still all checked.
+        contents.get_mut(files::CONFIG).unwrap().push(b' ');
+        assert!(matches!(
+            apart(&contents, size, &digest),
+            Some(BundleError::Size { ref name, .. }) if name == files::CONFIG
+        ));
     }
 
     #[test]

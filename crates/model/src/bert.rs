@@ -7,7 +7,7 @@
 use crate::config::{Activation, BertConfig};
 use crate::int8::{Epilogue, Int8Linear, Int8Matrix};
 use crate::quantized::QuantizedRows;
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 use std::collections::HashMap;
 
@@ -311,6 +311,22 @@ impl Layer {
     }
 }
 
+/// A `u32` attention mask as f32 (1 for real tokens, 0 for padding).
+///
+/// Not `to_dtype`: candle's dtype conversion is one large function over
+/// every pair of types (the largest in the browser's module), and a call
+/// per query makes the browser optimise all of it, which briefly takes
+/// over 100 MB and a core.
+pub fn mask_as_f32(attention_mask: &Tensor) -> Result<Tensor> {
+    let values: Vec<f32> = attention_mask
+        .flatten_all()?
+        .to_vec1::<u32>()?
+        .into_iter()
+        .map(|m| m as f32)
+        .collect();
+    Tensor::from_vec(values, attention_mask.dims(), attention_mask.device())
+}
+
 /// The BERT encoder: token ids in, one hidden vector per token out.
 pub struct Bert {
     embeddings: Embeddings,
@@ -365,7 +381,7 @@ impl Bert {
         frozen_layers: usize,
     ) -> Result<Tensor> {
         // 0 where a token is real, a large negative number where it is padding.
-        let mask_bias = ((attention_mask.to_dtype(DType::F32)? - 1.0)? * 10_000.0)?
+        let mask_bias = ((mask_as_f32(attention_mask)? - 1.0)? * 10_000.0)?
             .unsqueeze(1)?
             .unsqueeze(1)?;
         let mut x = self.embeddings.forward(input_ids, mode)?;

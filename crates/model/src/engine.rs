@@ -33,9 +33,21 @@ impl Engine {
         tokenizer_json: &[u8],
         gguf: &[u8],
     ) -> Result<Self, ModelError> {
+        let mut reader = std::io::Cursor::new(gguf);
+        Self::from_reader(config_json, tokenizer_json, &mut reader, gguf.len() as u64)
+    }
+
+    /// [`Engine::from_bundle`] with the GGUF weights (`file_len` bytes) read
+    /// piece by piece from `weights`, never whole in memory.
+    pub fn from_reader<R: std::io::Read + std::io::Seek>(
+        config_json: &[u8],
+        tokenizer_json: &[u8],
+        weights: &mut R,
+        file_len: u64,
+    ) -> Result<Self, ModelError> {
         let config = HybridConfig::from_json(config_json)?;
         let device = Device::Cpu;
-        let weights = crate::quantized::inference_weights(gguf, &device)?;
+        let weights = crate::quantized::inference_weights_from(weights, file_len, &device)?;
         let encoder = TextEncoder::from_json(tokenizer_json, config.max_length)?;
         Self::build(config, encoder, weights.tensors, weights.compact)
     }

@@ -8,7 +8,7 @@
 
 use crate::bert::{Bert, CompactWeights, Mode};
 use crate::config::HybridConfig;
-use candle_core::{DType, Module, Result, Tensor, D};
+use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{Linear, VarBuilder};
 
 /// Weight-name prefix of the heads (everything else is the encoder).
@@ -126,7 +126,7 @@ impl Hybrid {
         let hidden = self
             .bert
             .forward(input_ids, attention_mask, mode, frozen_layers)?;
-        let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let mask = crate::bert::mask_as_f32(attention_mask)?.unsqueeze(2)?;
         Ok((hidden.broadcast_mul(&mask)?.sum(1)?, mask.sum(1)?))
     }
 

@@ -12,7 +12,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QStorage, QTensor};
 use candle_core::{Device, Tensor};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 
 /// How each tensor is stored.
 fn storage_type(name: &str, tensor: &Tensor) -> GgmlDType {
@@ -81,7 +81,7 @@ fn row_scaled_q8_0(tensor: &Tensor) -> candle_core::Result<QTensor> {
 
 /// Reads GGUF bytes back into f32 tensors.
 pub fn from_gguf(bytes: &[u8], device: &Device) -> Result<HashMap<String, Tensor>, ModelError> {
-    let weights = read_gguf(bytes, device, false)?;
+    let weights = read_gguf(&mut Cursor::new(bytes), bytes.len() as u64, device, false)?;
     Ok(weights.tensors)
 }
 
@@ -92,39 +92,45 @@ pub struct InferenceWeights {
     pub compact: CompactWeights,
 }
 
-/// Reads GGUF bytes for inference (see [`InferenceWeights`]).
-pub fn inference_weights(bytes: &[u8], device: &Device) -> Result<InferenceWeights, ModelError> {
-    read_gguf(bytes, device, true)
+/// Reads a GGUF file of `file_len` bytes for inference (see
+/// [`InferenceWeights`]), piece by piece: the file never needs to be in
+/// memory whole (the browser keeps it outside wasm memory).
+pub fn inference_weights_from<R: Read + Seek>(
+    reader: &mut R,
+    file_len: u64,
+    device: &Device,
+) -> Result<InferenceWeights, ModelError> {
+    read_gguf(reader, file_len, device, true)
 }
 
 fn gguf_error(e: candle_core::Error) -> ModelError {
     ModelError::Weights(format!("model weights (GGUF): {e}"))
 }
 
-fn read_gguf(
-    bytes: &[u8],
+fn read_gguf<R: Read + Seek>(
+    reader: &mut R,
+    file_len: u64,
     device: &Device,
     for_inference: bool,
 ) -> Result<InferenceWeights, ModelError> {
-    let mut reader = Cursor::new(bytes);
-    let content = gguf_file::Content::read(&mut reader).map_err(gguf_error)?;
+    let content = gguf_file::Content::read(reader).map_err(gguf_error)?;
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();
     let mut tensors = HashMap::new();
     let mut compact = CompactWeights::default();
     for name in names {
         let info = &content.tensor_infos[name];
-        let range = check_fits(name, info, &content, bytes.len())?;
+        let range = check_fits(name, info, &content, file_len)?;
         if for_inference && name.ends_with(WORD_TABLE) && info.ggml_dtype != GgmlDType::F32 {
             // Straight from the file's bytes: one copy, not two.
             let (rows, dim) = info.shape.dims2().map_err(gguf_error)?;
-            let data = bytes[range].to_vec();
+            let data = read_range(reader, range).map_err(|e| {
+                ModelError::Weights(format!("model weights (GGUF): tensor `{name}`: {e}"))
+            })?;
             compact.word_table = Some(QuantizedRows::from_raw(info.ggml_dtype, data, rows, dim)?);
             continue;
         }
-        let q = content
-            .tensor(&mut reader, name, device)
-            .map_err(gguf_error)?;
+        let q = content.tensor(reader, name, device).map_err(gguf_error)?;
         let tensor = q.dequantize(device).map_err(gguf_error)?;
         if for_inference && is_encoder_matrix(name, &tensor) {
             // Converted one at a time: the f32 copy never outlives this step.
@@ -141,6 +147,17 @@ fn read_gguf(
     Ok(InferenceWeights { tensors, compact })
 }
 
+/// The bytes of `range`, checked by [`check_fits`] to lie in the file.
+fn read_range<R: Read + Seek>(
+    reader: &mut R,
+    range: std::ops::Range<u64>,
+) -> std::io::Result<Vec<u8>> {
+    reader.seek(SeekFrom::Start(range.start))?;
+    let mut data = vec![0; (range.end - range.start) as usize];
+    reader.read_exact(&mut data)?;
+    Ok(data)
+}
+
 /// The matrices of the encoder's dense layers (not embeddings, not heads).
 fn is_encoder_matrix(name: &str, tensor: &Tensor) -> bool {
     name.starts_with("encoder.") && name.ends_with(".weight") && tensor.rank() == 2
@@ -154,8 +171,8 @@ fn check_fits(
     name: &str,
     info: &gguf_file::TensorInfo,
     content: &gguf_file::Content,
-    file_len: usize,
-) -> Result<std::ops::Range<usize>, ModelError> {
+    file_len: u64,
+) -> Result<std::ops::Range<u64>, ModelError> {
     let bad =
         |why: String| ModelError::Weights(format!("model weights (GGUF): tensor `{name}` {why}"));
     let dims = info.shape.dims();
@@ -176,8 +193,7 @@ fn check_fits(
     let start = content.tensor_data_offset.checked_add(info.offset);
     let end = start.and_then(|start| start.checked_add(size as u64));
     match (start, end) {
-        // Both fit in the file's length, a usize.
-        (Some(start), Some(end)) if end <= file_len as u64 => Ok(start as usize..end as usize),
+        (Some(start), Some(end)) if end <= file_len => Ok(start..end),
         _ => Err(bad(format!(
             "has shape {dims:?} ({size} bytes at offset {}), beyond the end of the {file_len}-byte file",
             info.offset
@@ -339,7 +355,9 @@ mod tests {
             .collect();
         let tensor = Tensor::from_vec(values.clone(), (6, 64), &Device::Cpu).unwrap();
         let bytes = to_gguf(&HashMap::from([(name.to_owned(), tensor)])).unwrap();
-        let mut weights = inference_weights(&bytes, &Device::Cpu).unwrap();
+        let mut weights =
+            inference_weights_from(&mut Cursor::new(&bytes), bytes.len() as u64, &Device::Cpu)
+                .unwrap();
         let read = weights.compact.matrices.remove(name).unwrap();
         let written = Int8Matrix::quantize_with(&values, 6, 64, |row| {
             half::f16::from_f32(least_error_scale(row)).to_f32()

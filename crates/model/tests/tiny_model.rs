@@ -173,6 +173,54 @@ fn gguf_round_trip_stays_close_to_f32() {
     }
 }
 
+/// Hands out at most a few bytes per read, as a file read piece by piece
+/// from elsewhere may.
+struct Trickle<'a>(std::io::Cursor<&'a [u8]>);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = out.len().min(7);
+        self.0.read(&mut out[..n])
+    }
+}
+
+impl std::io::Seek for Trickle<'_> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.0.seek(to)
+    }
+}
+
+#[test]
+fn weights_read_piece_by_piece_give_the_same_model() {
+    let (config, tokenizer, weights) = tiny();
+    let config_json = serde_json::to_vec(&config).unwrap();
+    let gguf = quantized::to_gguf(&weights).unwrap();
+    let whole = Engine::from_bundle(&config_json, tokenizer.as_bytes(), &gguf).unwrap();
+    let mut reader = Trickle(std::io::Cursor::new(&gguf));
+    let pieces = Engine::from_reader(
+        &config_json,
+        tokenizer.as_bytes(),
+        &mut reader,
+        gguf.len() as u64,
+    )
+    .unwrap();
+    assert_eq!(
+        whole.predict(&CORPUS, 4).unwrap(),
+        pieces.predict(&CORPUS, 4).unwrap()
+    );
+    // A file shorter than its stated length is an error, not a panic.
+    let mut short = Trickle(std::io::Cursor::new(&gguf[..gguf.len() - 100]));
+    let err = Engine::from_reader(
+        &config_json,
+        tokenizer.as_bytes(),
+        &mut short,
+        gguf.len() as u64,
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("model weights"), "{err}");
+}
+
 #[test]
 fn broken_inputs_are_errors() {
     let (config, tokenizer, weights) = tiny();
