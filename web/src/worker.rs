@@ -6,8 +6,10 @@ use crate::protocol::{
     Search,
 };
 use milih_bundle::{files, Bundle, Manifest, ProductEntry};
-use milih_model::Engine;
+use milih_model::quantized::{GgufStream, InferenceWeights};
+use milih_model::{Engine, ModelError};
 use milih_rank::{dot, skin_fit, top_k, Int8Embeddings, SkinFit};
+use sha2::Digest;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -102,15 +104,19 @@ async fn load() -> Result<Loaded, String> {
             });
         };
         if name == files::WEIGHTS {
-            // The largest file stays in JS memory: the model reads it from
-            // there, so wasm memory never holds it beside the model.
-            let file = fetch_apart(name, expected, progress).await?;
-            done += file.len();
-            let digest = match native_sha256(&file.bytes()).await {
-                Some(digest) => digest,
-                None => file.sha256(),
-            };
-            weights = Some((file, digest));
+            // Read into the model as it downloads: the file is never whole
+            // in memory, and the model is ready when the download is.
+            let mut streamed = StreamedWeights::new(expected as u64);
+            let mut piece = Vec::new();
+            fetch_chunks(name, |chunk| {
+                piece.resize(chunk.length() as usize, 0);
+                chunk.copy_to(&mut piece);
+                streamed.push(&piece);
+                progress(streamed.len);
+            })
+            .await?;
+            done += streamed.len;
+            weights = Some(streamed);
         } else {
             let bytes = fetch_bytes(name, expected, progress).await?;
             done += bytes.len() as u64;
@@ -120,7 +126,7 @@ async fn load() -> Result<Loaded, String> {
             contents.insert(name.to_owned(), bytes);
         }
     }
-    let Some((weights, weights_digest)) = weights else {
+    let Some(weights) = weights else {
         return Err(format!("`{}` was not downloaded", files::WEIGHTS));
     };
     send(&Response::Progress {
@@ -128,7 +134,7 @@ async fn load() -> Result<Loaded, String> {
         total_bytes: total,
         stage: "checking files and starting the model".into(),
     });
-    start_model(manifest, contents, &digests, weights, &weights_digest)
+    start_model(manifest, contents, &digests, weights)
 }
 
 /// Verifies the downloaded files and builds the engine.
@@ -141,23 +147,19 @@ fn start_model(
     manifest: Manifest,
     contents: HashMap<String, Vec<u8>>,
     digests: &HashMap<String, String>,
-    weights: JsFile,
-    weights_digest: &str,
+    weights: StreamedWeights,
 ) -> Result<Loaded, String> {
-    let size = weights.len();
-    let bundle =
-        Bundle::assemble_apart(manifest, contents, digests, weights, (size, weights_digest))
-            .map_err(|e| e.to_string())?;
-    let mut bundle = bundle;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, &mut bundle.weights);
-    let engine = Engine::from_reader(
-        &bundle.config_json,
-        &bundle.tokenizer_json,
-        &mut reader,
-        size,
-    )
-    .map_err(|e| format!("the model cannot be loaded: {e}"))?;
-    drop(reader);
+    let (weights, size, digest) = weights.finish();
+    // Size and checksum first: a damaged file is named as such, whatever
+    // reading it as weights said.
+    let bundle = Bundle::assemble_apart(manifest, contents, digests, weights, (size, &digest))
+        .map_err(|e| e.to_string())?;
+    let (weights, mut bundle) = bundle.take_weights();
+    let engine = weights
+        .and_then(|weights| {
+            Engine::from_weights(&bundle.config_json, &bundle.tokenizer_json, weights)
+        })
+        .map_err(|e| format!("the model cannot be loaded: {e}"))?;
     if engine.config().embedding_dim != bundle.manifest.embedding_dim {
         return Err(format!(
             "the model embeds in {} dimensions but the product embeddings have {}",
@@ -167,8 +169,6 @@ fn start_model(
     }
     check_reproduces_catalog(&engine, &bundle)?;
     // The engine holds its own copy of the model now.
-    bundle.weights.release();
-    let mut bundle = bundle.with_weights(());
     bundle.tokenizer_json = Vec::new();
     bundle.config_json = Vec::new();
     Ok(Loaded { engine, bundle })
@@ -178,7 +178,7 @@ fn start_model(
 /// exported numbers: a model, tokenizer or config from another export
 /// would pass every checksum yet rank with mismatched embeddings.
 #[inline(never)]
-fn check_reproduces_catalog<W>(engine: &Engine, bundle: &Bundle<W>) -> Result<(), String> {
+fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle<()>) -> Result<(), String> {
     const MIN_COSINE: f32 = 0.999;
     const MAX_PROBABILITY_DIFF: f32 = 0.01;
     const CHECKED: usize = 3;
@@ -235,21 +235,6 @@ async fn fetch_bytes(
     Ok(bytes)
 }
 
-/// [`fetch_bytes`] into JS memory, outside wasm memory.
-async fn fetch_apart(
-    name: &str,
-    expected: usize,
-    mut progress: impl FnMut(u64),
-) -> Result<JsFile, String> {
-    let mut file = JsFile::with_capacity(expected);
-    fetch_chunks(name, |chunk| {
-        file.push(chunk);
-        progress(file.len());
-    })
-    .await?;
-    Ok(file)
-}
-
 /// Streams bundle file `name`, handing each chunk to `take` and freeing it
 /// right after.
 async fn fetch_chunks(name: &str, mut take: impl FnMut(&js_sys::Uint8Array)) -> Result<(), String> {
@@ -288,92 +273,46 @@ async fn fetch_chunks(name: &str, mut take: impl FnMut(&js_sys::Uint8Array)) -> 
     }
 }
 
-/// A downloaded file kept in a JS `Uint8Array`, outside wasm memory, and
-/// read into wasm a piece at a time (`std::io::Read` and `Seek`).
-struct JsFile {
-    array: js_sys::Uint8Array,
-    len: u32,
-    position: u64,
+/// The weight file as it downloads: read into the model, hashed and
+/// measured on the way.
+struct StreamedWeights {
+    stream: Option<GgufStream>,
+    /// Why reading failed (reported only if the file passes its checks).
+    failed: Option<ModelError>,
+    hasher: sha2::Sha256,
+    len: u64,
 }
 
-impl JsFile {
-    fn with_capacity(capacity: usize) -> Self {
+impl StreamedWeights {
+    fn new(expected: u64) -> Self {
         Self {
-            array: js_sys::Uint8Array::new_with_length(capacity as u32),
+            stream: Some(GgufStream::for_inference(expected)),
+            failed: None,
+            hasher: sha2::Sha256::new(),
             len: 0,
-            position: 0,
         }
     }
 
-    fn len(&self) -> u64 {
-        u64::from(self.len)
-    }
-
-    /// Appends `chunk`, growing the array when the server sends more than
-    /// the manifest said (the size check then names the file).
-    fn push(&mut self, chunk: &js_sys::Uint8Array) {
-        let needed = self.len.saturating_add(chunk.length());
-        if needed > self.array.length() {
-            let grown = js_sys::Uint8Array::new_with_length(needed.max(self.len.saturating_mul(2)));
-            grown.set(&self.bytes(), 0);
-            release(&self.array.buffer());
-            self.array = grown;
+    fn push(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.len += bytes.len() as u64;
+        if let Some(stream) = self.stream.as_mut() {
+            if let Err(e) = stream.push(bytes) {
+                self.failed = Some(e);
+                self.stream = None;
+            }
         }
-        self.array.set(chunk, self.len);
-        self.len = needed;
     }
 
-    /// The file's bytes (a view, not a copy).
-    fn bytes(&self) -> js_sys::Uint8Array {
-        self.array.subarray(0, self.len)
-    }
-
-    /// SHA-256 (hex) computed in wasm, a piece at a time, where the browser
-    /// has no SubtleCrypto.
-    fn sha256(&self) -> String {
-        use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        let mut piece = vec![0; 1 << 16];
-        let mut start = 0;
-        while start < self.len {
-            let end = self.len.min(start + piece.len() as u32);
-            let piece = &mut piece[..(end - start) as usize];
-            self.array.subarray(start, end).copy_to(piece);
-            hasher.update(piece);
-            start = end;
-        }
-        hex::encode(hasher.finalize())
-    }
-
-    /// Frees the JS memory now rather than at the next garbage collection.
-    fn release(&self) {
-        release(&self.array.buffer());
-    }
-}
-
-impl std::io::Read for JsFile {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let start = self.position.min(self.len()) as u32;
-        let end = (u64::from(start) + out.len() as u64).min(self.len()) as u32;
-        let count = (end - start) as usize;
-        self.array.subarray(start, end).copy_to(&mut out[..count]);
-        self.position += count as u64;
-        Ok(count)
-    }
-}
-
-impl std::io::Seek for JsFile {
-    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        let target = match to {
-            std::io::SeekFrom::Start(offset) => Some(offset),
-            std::io::SeekFrom::End(delta) => self.len().checked_add_signed(delta),
-            std::io::SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+    /// The weights (or why not), the file's size, and its SHA-256 (hex).
+    fn finish(self) -> (Result<InferenceWeights, ModelError>, u64, String) {
+        let digest = hex::encode(self.hasher.finalize());
+        let weights = match (self.stream, self.failed) {
+            (_, Some(e)) => Err(e),
+            (Some(stream), None) => stream.finish(),
+            (None, None) => Err(ModelError::Weights("model weights: not read".into())),
         };
-        let target = target.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
-        self.position = target;
-        Ok(target)
+        (weights, self.len, digest)
     }
 }
 

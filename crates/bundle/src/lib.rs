@@ -244,17 +244,17 @@ impl<W> Bundle<W> {
         })
     }
 
-    /// The same bundle with its weights replaced (dropped, once a model
-    /// holds its own copy).
-    pub fn with_weights<V>(self, weights: V) -> Bundle<V> {
-        Bundle {
+    /// The weights, and the rest of the bundle without them.
+    pub fn take_weights(self) -> (W, Bundle<()>) {
+        let rest = Bundle {
             manifest: self.manifest,
             config_json: self.config_json,
             tokenizer_json: self.tokenizer_json,
-            weights,
+            weights: (),
             embeddings: self.embeddings,
             catalog: self.catalog,
-        }
+        };
+        (self.weights, rest)
     }
 }
 
@@ -459,9 +459,9 @@ mod tests {
             (size, &digest),
         )
         .unwrap();
-        assert_eq!(bundle.weights, held);
-        assert_eq!(bundle.catalog.products.len(), 1);
-        assert_eq!(bundle.with_weights(()).catalog.products.len(), 1);
+        let (weights, rest) = bundle.take_weights();
+        assert_eq!(weights, held);
+        assert_eq!(rest.catalog.products.len(), 1);
         let apart = |contents: &HashMap<String, Vec<u8>>, size: u64, digest: &str| {
             let files = contents.clone();
             Bundle::assemble_apart(manifest.clone(), files, &HashMap::new(), (), (size, digest))

@@ -3,6 +3,7 @@
 use crate::bert::{CompactWeights, Mode};
 use crate::config::HybridConfig;
 use crate::hybrid::Hybrid;
+use crate::quantized::InferenceWeights;
 use crate::tokenize::{batch_from_ids, TextEncoder};
 use crate::ModelError;
 use candle_core::{DType, Device, Tensor};
@@ -33,21 +34,18 @@ impl Engine {
         tokenizer_json: &[u8],
         gguf: &[u8],
     ) -> Result<Self, ModelError> {
-        let mut reader = std::io::Cursor::new(gguf);
-        Self::from_reader(config_json, tokenizer_json, &mut reader, gguf.len() as u64)
+        let weights = crate::quantized::inference_weights(gguf, &Device::Cpu)?;
+        Self::from_weights(config_json, tokenizer_json, weights)
     }
 
-    /// [`Engine::from_bundle`] with the GGUF weights (`file_len` bytes) read
-    /// piece by piece from `weights`, never whole in memory.
-    pub fn from_reader<R: std::io::Read + std::io::Seek>(
+    /// [`Engine::from_bundle`] with the weights already read (the browser
+    /// reads them with [`crate::quantized::GgufStream`] as they download).
+    pub fn from_weights(
         config_json: &[u8],
         tokenizer_json: &[u8],
-        weights: &mut R,
-        file_len: u64,
+        weights: InferenceWeights,
     ) -> Result<Self, ModelError> {
         let config = HybridConfig::from_json(config_json)?;
-        let device = Device::Cpu;
-        let weights = crate::quantized::inference_weights_from(weights, file_len, &device)?;
         let encoder = TextEncoder::from_json(tokenizer_json, config.max_length)?;
         Self::build(config, encoder, weights.tensors, weights.compact)
     }

@@ -8,11 +8,12 @@
 use crate::bert::CompactWeights;
 use crate::int8::{least_error_scale, Int8Matrix};
 use crate::ModelError;
-use candle_core::quantized::{gguf_file, GgmlDType, QStorage, QTensor};
+use candle_core::quantized::{ggml_file, gguf_file, GgmlDType, QStorage, QTensor};
 use candle_core::{Device, Tensor};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::io::Cursor;
+use std::ops::Range;
 
 /// How each tensor is stored.
 fn storage_type(name: &str, tensor: &Tensor) -> GgmlDType {
@@ -81,8 +82,9 @@ fn row_scaled_q8_0(tensor: &Tensor) -> candle_core::Result<QTensor> {
 
 /// Reads GGUF bytes back into f32 tensors.
 pub fn from_gguf(bytes: &[u8], device: &Device) -> Result<HashMap<String, Tensor>, ModelError> {
-    let weights = read_gguf(&mut Cursor::new(bytes), bytes.len() as u64, device, false)?;
-    Ok(weights.tensors)
+    let mut stream = GgufStream::new(bytes.len() as u64, Purpose::Tensors, device);
+    stream.push(bytes)?;
+    Ok(stream.finish()?.tensors)
 }
 
 /// GGUF weights for inference: the encoder's matrices and the word table in
@@ -92,70 +94,235 @@ pub struct InferenceWeights {
     pub compact: CompactWeights,
 }
 
-/// Reads a GGUF file of `file_len` bytes for inference (see
-/// [`InferenceWeights`]), piece by piece: the file never needs to be in
-/// memory whole (the browser keeps it outside wasm memory).
-pub fn inference_weights_from<R: Read + Seek>(
-    reader: &mut R,
-    file_len: u64,
-    device: &Device,
-) -> Result<InferenceWeights, ModelError> {
-    read_gguf(reader, file_len, device, true)
+/// Reads GGUF bytes for inference (see [`InferenceWeights`]).
+pub fn inference_weights(bytes: &[u8], device: &Device) -> Result<InferenceWeights, ModelError> {
+    let mut stream = GgufStream::new(bytes.len() as u64, Purpose::Inference, device);
+    stream.push(bytes)?;
+    stream.finish()
 }
 
 fn gguf_error(e: candle_core::Error) -> ModelError {
     ModelError::Weights(format!("model weights (GGUF): {e}"))
 }
 
-fn read_gguf<R: Read + Seek>(
-    reader: &mut R,
-    file_len: u64,
-    device: &Device,
-    for_inference: bool,
-) -> Result<InferenceWeights, ModelError> {
-    let content = gguf_file::Content::read(reader).map_err(gguf_error)?;
-    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-    names.sort();
-    let mut tensors = HashMap::new();
-    let mut compact = CompactWeights::default();
-    for name in names {
-        let info = &content.tensor_infos[name];
-        let range = check_fits(name, info, &content, file_len)?;
-        if for_inference && name.ends_with(WORD_TABLE) && info.ggml_dtype != GgmlDType::F32 {
-            // Straight from the file's bytes: one copy, not two.
-            let (rows, dim) = info.shape.dims2().map_err(gguf_error)?;
-            let data = read_range(reader, range).map_err(|e| {
-                ModelError::Weights(format!("model weights (GGUF): tensor `{name}`: {e}"))
-            })?;
-            compact.word_table = Some(QuantizedRows::from_raw(info.ggml_dtype, data, rows, dim)?);
-            continue;
-        }
-        let q = content.tensor(reader, name, device).map_err(gguf_error)?;
-        let tensor = q.dequantize(device).map_err(gguf_error)?;
-        if for_inference && is_encoder_matrix(name, &tensor) {
-            // Converted one at a time: the f32 copy never outlives this step.
-            let (rows, cols) = tensor.dims2().map_err(gguf_error)?;
-            let values = tensor.flatten_all().and_then(|t| t.to_vec1::<f32>());
-            let values = values.map_err(gguf_error)?;
-            compact
-                .matrices
-                .insert(name.clone(), Int8Matrix::quantize(&values, rows, cols));
-        } else {
-            tensors.insert(name.clone(), tensor);
-        }
-    }
-    Ok(InferenceWeights { tensors, compact })
+/// What the weights are read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Every tensor in f32 (training, checks).
+    Tensors,
+    /// [`InferenceWeights`].
+    Inference,
 }
 
-/// The bytes of `range`, checked by [`check_fits`] to lie in the file.
-fn read_range<R: Read + Seek>(
-    reader: &mut R,
-    range: std::ops::Range<u64>,
-) -> std::io::Result<Vec<u8>> {
-    reader.seek(SeekFrom::Start(range.start))?;
-    let mut data = vec![0; (range.end - range.start) as usize];
-    reader.read_exact(&mut data)?;
-    Ok(data)
+/// A tensor's place in the file.
+struct Placed {
+    name: String,
+    dtype: GgmlDType,
+    dims: Vec<usize>,
+    range: Range<u64>,
+}
+
+/// Reads a GGUF file of known length as its bytes arrive, in order: the
+/// header is parsed once it is in, and each tensor is converted as soon as
+/// its last byte arrives. Only the tensor being received is held besides
+/// the weights built so far, so the file is never whole in memory (the
+/// browser builds the model while the file downloads).
+pub struct GgufStream {
+    file_len: u64,
+    purpose: Purpose,
+    device: Device,
+    received: u64,
+    /// The file's start, until the header in it parses.
+    header: Vec<u8>,
+    /// Header size at which to try parsing next (doubling: a damaged header
+    /// is not re-parsed for every chunk).
+    next_parse: usize,
+    /// Tensors by offset, once the header is parsed.
+    tensors: Option<Vec<Placed>>,
+    next_tensor: usize,
+    /// The bytes of the tensor being received.
+    current: Vec<u8>,
+    weights: InferenceWeights,
+}
+
+impl GgufStream {
+    pub fn new(file_len: u64, purpose: Purpose, device: &Device) -> Self {
+        Self {
+            file_len,
+            purpose,
+            device: device.clone(),
+            received: 0,
+            header: Vec::new(),
+            next_parse: 1 << 16,
+            tensors: None,
+            next_tensor: 0,
+            current: Vec::new(),
+            weights: InferenceWeights {
+                tensors: HashMap::new(),
+                compact: CompactWeights::default(),
+            },
+        }
+    }
+
+    /// A stream of [`InferenceWeights`] on the CPU (the browser's case).
+    pub fn for_inference(file_len: u64) -> Self {
+        Self::new(file_len, Purpose::Inference, &Device::Cpu)
+    }
+
+    /// Takes the file's next bytes.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), ModelError> {
+        let at = self.received;
+        self.received += bytes.len() as u64;
+        if self.received > self.file_len {
+            return Err(ModelError::Weights(format!(
+                "model weights (GGUF): more than the {} bytes stated",
+                self.file_len
+            )));
+        }
+        if self.tensors.is_some() {
+            return self.take(bytes, at);
+        }
+        self.header.extend_from_slice(bytes);
+        let complete = self.received == self.file_len;
+        if self.header.len() < self.next_parse && !complete {
+            return Ok(());
+        }
+        match gguf_file::Content::read(&mut Cursor::new(&self.header)) {
+            Ok(content) => {
+                self.tensors = Some(self.layout(&content)?);
+                let header = std::mem::take(&mut self.header);
+                self.take(&header, 0)
+            }
+            // The header may not be all in yet.
+            Err(_) if !complete => {
+                self.next_parse = self.header.len().saturating_mul(2);
+                Ok(())
+            }
+            Err(e) => Err(gguf_error(e)),
+        }
+    }
+
+    /// The weights, once every byte has arrived.
+    pub fn finish(mut self) -> Result<InferenceWeights, ModelError> {
+        if self.received < self.file_len {
+            return Err(ModelError::Weights(format!(
+                "model weights (GGUF): the file ended after {} of {} bytes",
+                self.received, self.file_len
+            )));
+        }
+        if self.tensors.is_none() {
+            // Only a file shorter than the first parse attempt gets here.
+            self.next_parse = 0;
+            self.push(&[])?;
+        }
+        match self.tensors.as_ref().and_then(|t| t.get(self.next_tensor)) {
+            Some(missing) => Err(ModelError::Weights(format!(
+                "model weights (GGUF): tensor `{}` was not received",
+                missing.name
+            ))),
+            None => Ok(self.weights),
+        }
+    }
+
+    /// The tensors in file order, each checked to lie in the file and to
+    /// start after the one before.
+    fn layout(&self, content: &gguf_file::Content) -> Result<Vec<Placed>, ModelError> {
+        let mut placed = content
+            .tensor_infos
+            .iter()
+            .map(|(name, info)| {
+                Ok(Placed {
+                    name: name.clone(),
+                    dtype: info.ggml_dtype,
+                    dims: info.shape.dims().to_vec(),
+                    range: check_fits(name, info, content, self.file_len)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        placed.sort_by(|a, b| (a.range.start, &a.name).cmp(&(b.range.start, &b.name)));
+        for pair in placed.windows(2) {
+            if pair[1].range.start < pair[0].range.end {
+                return Err(ModelError::Weights(format!(
+                    "model weights (GGUF): tensors `{}` and `{}` overlap",
+                    pair[0].name, pair[1].name
+                )));
+            }
+        }
+        Ok(placed)
+    }
+
+    /// Hands `bytes`, which start at file offset `at`, to the tensors they
+    /// belong to.
+    fn take(&mut self, mut bytes: &[u8], mut at: u64) -> Result<(), ModelError> {
+        let Some(tensors) = self.tensors.take() else {
+            return Ok(());
+        };
+        let result = (|| {
+            while let Some(tensor) = tensors.get(self.next_tensor) {
+                // Padding and bytes of no tensor are skipped.
+                if at < tensor.range.start {
+                    let skip = (tensor.range.start - at).min(bytes.len() as u64);
+                    bytes = &bytes[skip as usize..];
+                    at += skip;
+                    if at < tensor.range.start {
+                        return Ok(());
+                    }
+                }
+                if self.current.is_empty() {
+                    // Sized once: growing the word table's buffer by
+                    // doubling would briefly hold twice its size.
+                    let size = (tensor.range.end - tensor.range.start) as usize;
+                    self.current.reserve_exact(size);
+                }
+                let wanted = (tensor.range.end - at).min(bytes.len() as u64) as usize;
+                self.current.extend_from_slice(&bytes[..wanted]);
+                bytes = &bytes[wanted..];
+                at += wanted as u64;
+                if at < tensor.range.end {
+                    return Ok(());
+                }
+                let raw = std::mem::take(&mut self.current);
+                self.convert(tensor, raw)?;
+                self.next_tensor += 1;
+            }
+            Ok(())
+        })();
+        self.tensors = Some(tensors);
+        result
+    }
+
+    /// Turns one tensor's bytes into its weights.
+    fn convert(&mut self, tensor: &Placed, raw: Vec<u8>) -> Result<(), ModelError> {
+        let inference = self.purpose == Purpose::Inference;
+        let name = &tensor.name;
+        if inference && name.ends_with(WORD_TABLE) && tensor.dtype != GgmlDType::F32 {
+            // Kept in its blocks, as received.
+            let [rows, dim] = tensor.dims[..] else {
+                return Err(ModelError::Weights(format!(
+                    "model weights (GGUF): `{name}` has shape {:?}, not a table",
+                    tensor.dims
+                )));
+            };
+            self.weights.compact.word_table =
+                Some(QuantizedRows::from_raw(tensor.dtype, raw, rows, dim)?);
+            return Ok(());
+        }
+        let q = ggml_file::qtensor_from_ggml(tensor.dtype, &raw, tensor.dims.clone(), &self.device)
+            .map_err(gguf_error)?;
+        drop(raw);
+        let values = q.dequantize(&self.device).map_err(gguf_error)?;
+        if inference && is_encoder_matrix(name, &values) {
+            // Converted one at a time: the f32 copy never outlives this step.
+            let (rows, cols) = values.dims2().map_err(gguf_error)?;
+            let flat = values.flatten_all().and_then(|t| t.to_vec1::<f32>());
+            let flat = flat.map_err(gguf_error)?;
+            let matrix = Int8Matrix::quantize(&flat, rows, cols);
+            self.weights.compact.matrices.insert(name.clone(), matrix);
+        } else {
+            self.weights.tensors.insert(name.clone(), values);
+        }
+        Ok(())
+    }
 }
 
 /// The matrices of the encoder's dense layers (not embeddings, not heads).
@@ -172,7 +339,7 @@ fn check_fits(
     info: &gguf_file::TensorInfo,
     content: &gguf_file::Content,
     file_len: u64,
-) -> Result<std::ops::Range<u64>, ModelError> {
+) -> Result<Range<u64>, ModelError> {
     let bad =
         |why: String| ModelError::Weights(format!("model weights (GGUF): tensor `{name}` {why}"));
     let dims = info.shape.dims();
@@ -355,9 +522,7 @@ mod tests {
             .collect();
         let tensor = Tensor::from_vec(values.clone(), (6, 64), &Device::Cpu).unwrap();
         let bytes = to_gguf(&HashMap::from([(name.to_owned(), tensor)])).unwrap();
-        let mut weights =
-            inference_weights_from(&mut Cursor::new(&bytes), bytes.len() as u64, &Device::Cpu)
-                .unwrap();
+        let mut weights = inference_weights(&bytes, &Device::Cpu).unwrap();
         let read = weights.compact.matrices.remove(name).unwrap();
         let written = Int8Matrix::quantize_with(&values, 6, 64, |row| {
             half::f16::from_f32(least_error_scale(row)).to_f32()

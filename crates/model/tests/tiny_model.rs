@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use milih_model::quantized::{GgufStream, Purpose};
 use milih_model::tiny::tiny_base;
 use milih_model::{quantized, Engine, Hybrid, HybridConfig, Mode, TextEncoder};
 use std::collections::HashMap;
@@ -173,52 +174,49 @@ fn gguf_round_trip_stays_close_to_f32() {
     }
 }
 
-/// Hands out at most a few bytes per read, as a file read piece by piece
-/// from elsewhere may.
-struct Trickle<'a>(std::io::Cursor<&'a [u8]>);
-
-impl std::io::Read for Trickle<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let n = out.len().min(7);
-        self.0.read(&mut out[..n])
-    }
-}
-
-impl std::io::Seek for Trickle<'_> {
-    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.0.seek(to)
-    }
-}
-
 #[test]
-fn weights_read_piece_by_piece_give_the_same_model() {
+fn weights_streamed_in_pieces_give_the_same_model() {
     let (config, tokenizer, weights) = tiny();
     let config_json = serde_json::to_vec(&config).unwrap();
     let gguf = quantized::to_gguf(&weights).unwrap();
     let whole = Engine::from_bundle(&config_json, tokenizer.as_bytes(), &gguf).unwrap();
-    let mut reader = Trickle(std::io::Cursor::new(&gguf));
-    let pieces = Engine::from_reader(
-        &config_json,
-        tokenizer.as_bytes(),
-        &mut reader,
-        gguf.len() as u64,
-    )
-    .unwrap();
-    assert_eq!(
-        whole.predict(&CORPUS, 4).unwrap(),
-        pieces.predict(&CORPUS, 4).unwrap()
-    );
-    // A file shorter than its stated length is an error, not a panic.
-    let mut short = Trickle(std::io::Cursor::new(&gguf[..gguf.len() - 100]));
-    let err = Engine::from_reader(
-        &config_json,
-        tokenizer.as_bytes(),
-        &mut short,
-        gguf.len() as u64,
-    )
-    .err()
-    .unwrap();
-    assert!(err.to_string().contains("model weights"), "{err}");
+    let expected = whole.predict(&CORPUS, 4).unwrap();
+    let streamed = |piece: usize| {
+        let mut stream = GgufStream::new(gguf.len() as u64, Purpose::Inference, &Device::Cpu);
+        for bytes in gguf.chunks(piece) {
+            stream.push(bytes)?;
+        }
+        stream.finish()
+    };
+    // Pieces smaller than a header field, than a block, and larger than
+    // most tensors.
+    for piece in [1, 7, 4096, 1 << 20] {
+        let weights = streamed(piece).unwrap();
+        let engine = Engine::from_weights(&config_json, tokenizer.as_bytes(), weights).unwrap();
+        assert_eq!(
+            engine.predict(&CORPUS, 4).unwrap(),
+            expected,
+            "pieces of {piece}"
+        );
+    }
+    // A file that ends early, or goes on past its stated length, is an error.
+    let mut short = GgufStream::new(gguf.len() as u64, Purpose::Inference, &Device::Cpu);
+    short.push(&gguf[..gguf.len() - 100]).unwrap();
+    let err = short.finish().err().unwrap();
+    assert!(err.to_string().contains("ended after"), "{err}");
+    let mut long = GgufStream::new(gguf.len() as u64 - 1, Purpose::Inference, &Device::Cpu);
+    let err = long.push(&gguf).err().unwrap();
+    assert!(err.to_string().contains("more than"), "{err}");
+    // A damaged header is named once all bytes are in.
+    let mut damaged = gguf.clone();
+    damaged[..4].copy_from_slice(b"NOPE");
+    let mut stream = GgufStream::new(damaged.len() as u64, Purpose::Inference, &Device::Cpu);
+    let err = damaged
+        .chunks(4096)
+        .try_for_each(|bytes| stream.push(bytes))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("model weights (GGUF)"), "{err}");
 }
 
 #[test]
