@@ -7,9 +7,9 @@
 // browser installs the new deployment beside the old one.
 //
 // - install: every file is downloaded into the cache `milih-<version>` and
-//   checked against its SHA-256 (a file that fails is removed); one bad file fails the install
-//   and the running version stays. Files already stored by an interrupted
-//   install are checked and kept.
+//   checked against its SHA-256 (a file that fails is removed);
+//   one bad file fails the install and the running version stays. Files
+//   already stored by an interrupted install are checked and kept.
 // - the new version waits until the page asks for it ("Use it now"), so a
 //   page never runs on files of two versions.
 // - activate: every other `milih-` cache is deleted, open pages are taken
@@ -48,38 +48,47 @@ function release(buffer) {
 
 // Downloads the files of this version into its cache, checking each one.
 // With `again`, stored files are downloaded anew (the recovery path).
+// Files are handled a few at a time: one after another, the small ones
+// would cost a round trip each.
 async function store({ again }) {
   const cache = await caches.open(cacheName());
   const total = PRECACHE.files.reduce((sum, f) => sum + f.bytes, 0);
   let done = 0;
-  for (const file of PRECACHE.files) {
+  const storeOne = async (file) => {
     const url = urlOf(file.path);
     const kept = again ? undefined : await cache.match(url);
     const keptBody = kept ? await kept.arrayBuffer() : undefined;
     const keptMatches = keptBody !== undefined && (await matches(file, keptBody));
     if (keptBody) release(keptBody);
-    if (!keptMatches) {
-      const response = await fetch(url, { cache: 'no-store' });
-      if (!response.ok) {
-        throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
-      }
-      // Streamed into the cache, then read back once to check: holding the
-      // body in memory to check it first would leave a second copy (the
-      // stored Response's) waiting for the garbage collector.
-      await cache.put(url, response);
-      const stored = await (await cache.match(url)).arrayBuffer();
-      const storedMatches = await matches(file, stored);
-      release(stored);
-      if (!storedMatches) {
-        await cache.delete(url);
-        throw new Error(
-          `\`${file.path}\` on the server does not match this version's SHA-256: ` +
-            'the deployment is incomplete or the file is damaged',
-        );
-      }
-    }
+    if (!keptMatches) await download(cache, url, file);
     done += file.bytes;
     await tellPages({ kind: 'sw-progress', version: PRECACHE.version, loaded: done, total });
+  };
+  const queue = [...PRECACHE.files];
+  const worker = async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) await storeOne(file);
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+}
+
+// Streams one file into the cache, then reads it back once to check it:
+// holding the body in memory to check it first would leave a second copy
+// (the stored Response's) waiting for the garbage collector.
+async function download(cache, url, file) {
+  const response = await fetch(url, { cache: 'no-store' });
+  if (!response.ok) {
+    throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
+  }
+  await cache.put(url, response);
+  const stored = await (await cache.match(url)).arrayBuffer();
+  const storedMatches = await matches(file, stored);
+  release(stored);
+  if (!storedMatches) {
+    await cache.delete(url);
+    throw new Error(
+      `\`${file.path}\` on the server does not match this version's SHA-256: ` +
+        'the deployment is incomplete or the file is damaged',
+    );
   }
 }
 

@@ -69,6 +69,33 @@ impl Int8Matrix {
         }
     }
 
+    /// A matrix from its int8 rows (row-major, `cols` each) and one scale
+    /// per row. `None` if the sizes disagree or a value is -128, which the
+    /// symmetric products never use.
+    pub fn from_rows(rows: usize, cols: usize, values: &[i8], scales: Vec<f32>) -> Option<Self> {
+        if values.len() != rows.checked_mul(cols)?
+            || scales.len() != rows
+            || values.contains(&i8::MIN)
+        {
+            return None;
+        }
+        let stride = cols.div_ceil(STEP) * STEP;
+        let mut padded = vec![0i8; rows * stride];
+        for (row, packed) in values
+            .chunks_exact(cols.max(1))
+            .zip(padded.chunks_exact_mut(stride.max(1)))
+        {
+            packed[..cols].copy_from_slice(row);
+        }
+        Some(Self {
+            rows,
+            cols,
+            stride,
+            values: padded,
+            scales,
+        })
+    }
+
     pub fn rows(&self) -> usize {
         self.rows
     }

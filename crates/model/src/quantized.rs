@@ -307,6 +307,12 @@ impl GgufStream {
                 Some(QuantizedRows::from_raw(tensor.dtype, raw, rows, dim)?);
             return Ok(());
         }
+        if inference && tensor.dtype == GgmlDType::Q8_0 && is_encoder_matrix_name(name) {
+            if let Some(matrix) = row_scaled_matrix(&raw, &tensor.dims) {
+                self.weights.compact.matrices.insert(name.clone(), matrix);
+                return Ok(());
+            }
+        }
         let q = ggml_file::qtensor_from_ggml(tensor.dtype, &raw, tensor.dims.clone(), &self.device)
             .map_err(gguf_error)?;
         drop(raw);
@@ -327,7 +333,41 @@ impl GgufStream {
 
 /// The matrices of the encoder's dense layers (not embeddings, not heads).
 fn is_encoder_matrix(name: &str, tensor: &Tensor) -> bool {
-    name.starts_with("encoder.") && name.ends_with(".weight") && tensor.rank() == 2
+    is_encoder_matrix_name(name) && tensor.rank() == 2
+}
+
+fn is_encoder_matrix_name(name: &str) -> bool {
+    name.starts_with("encoder.") && name.ends_with(".weight")
+}
+
+/// The int8 matrix of Q8_0 blocks that share their row's scale (as
+/// [`row_scaled_q8_0`] writes them), taken as it is: no trip through f32.
+/// `None` for any other Q8_0 matrix, which is requantized instead.
+fn row_scaled_matrix(raw: &[u8], dims: &[usize]) -> Option<Int8Matrix> {
+    let &[rows, cols] = dims else {
+        return None;
+    };
+    let (block, block_bytes) = (GgmlDType::Q8_0.block_size(), GgmlDType::Q8_0.type_size());
+    if cols == 0 || !cols.is_multiple_of(block) || raw.len() != rows * cols / block * block_bytes {
+        return None;
+    }
+    let mut values = Vec::with_capacity(rows * cols);
+    let mut scales = Vec::with_capacity(rows);
+    for row in raw.chunks_exact(cols / block * block_bytes) {
+        let scale_bits = &row[..2];
+        for blocks in row.chunks_exact(block_bytes) {
+            if &blocks[..2] != scale_bits {
+                return None;
+            }
+            values.extend(blocks[2..].iter().map(|&b| b as i8));
+        }
+        let scale = half::f16::from_le_bytes([scale_bits[0], scale_bits[1]]).to_f32();
+        if !(scale.is_finite() && scale >= 0.0) {
+            return None;
+        }
+        scales.push(scale);
+    }
+    Int8Matrix::from_rows(rows, cols, &values, scales)
 }
 
 /// Checks, in overflow-free arithmetic, that a tensor's declared shape fits
@@ -535,5 +575,25 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_eq!(dense, written.dequantize());
+    }
+
+    #[test]
+    fn encoder_matrices_in_plain_q8_0_blocks_are_requantized() {
+        // Another writer's Q8_0: a scale per block of 32, not per row.
+        let name = "encoder.layer.0.output.dense.weight";
+        let values: Vec<f32> = (0..4 * 64)
+            .map(|i| if i % 64 < 32 { 0.01 } else { 3.0 } * (((i * 37) % 23) as f32 - 11.0))
+            .collect();
+        let tensor = Tensor::from_vec(values.clone(), (4, 64), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&tensor, GgmlDType::Q8_0).unwrap();
+        let mut bytes = Cursor::new(Vec::new());
+        gguf_file::write(&mut bytes, &[], &[(name, &q)]).unwrap();
+        let bytes = bytes.into_inner();
+        let mut weights = inference_weights(&bytes, &Device::Cpu).unwrap();
+        let read = weights.compact.matrices.remove(name).unwrap().dequantize();
+        let largest = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (r, v) in read.iter().zip(&values) {
+            assert!((r - v).abs() <= largest / 127.0, "{r} vs {v}");
+        }
     }
 }
