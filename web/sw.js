@@ -7,9 +7,11 @@
 // browser installs the new deployment beside the old one.
 //
 // - install: every file is downloaded into the cache `milih-<version>` and
-//   checked against its SHA-256 (a file that fails is removed);
-//   one bad file fails the install and the running version stays. Files
-//   already stored by an interrupted install are checked and kept.
+//   checked against its SHA-256 (a file that fails is removed); one bad
+//   file fails the install and the running version stays. On a first
+//   install the model bundle's files are left to the model worker, which
+//   checks them against the bundle manifest every time it loads them.
+//   Files already stored by an interrupted install are checked and kept.
 // - the new version waits until the page asks for it ("Use it now"), so a
 //   page never runs on files of two versions.
 // - activate: every other `milih-` cache is deleted, open pages are taken
@@ -20,6 +22,9 @@
 
 const PRECACHE = null;
 const CACHE_PREFIX = 'milih-';
+// The model bundle (see `web/src/worker.rs`) and its manifest.
+const BUNDLE_DIR = 'model/';
+const BUNDLE_MANIFEST = 'model/manifest.json';
 
 const cacheName = () => `${CACHE_PREFIX}${PRECACHE.version}`;
 const urlOf = (path) => new URL(path, self.registration.scope).href;
@@ -60,7 +65,7 @@ async function store({ again }) {
     const keptBody = kept ? await kept.arrayBuffer() : undefined;
     const keptMatches = keptBody !== undefined && (await matches(file, keptBody));
     if (keptBody) release(keptBody);
-    if (!keptMatches) await download(cache, url, file);
+    if (!keptMatches) await download(cache, url, file, { check: again || mustCheck(file) });
     done += file.bytes;
     await tellPages({ kind: 'sw-progress', version: PRECACHE.version, loaded: done, total });
   };
@@ -71,15 +76,26 @@ async function store({ again }) {
   await Promise.all(Array.from({ length: 4 }, worker));
 }
 
-// Streams one file into the cache, then reads it back once to check it:
-// holding the body in memory to check it first would leave a second copy
-// (the stored Response's) waiting for the garbage collector.
-async function download(cache, url, file) {
+// Whether storing `file` must check it. The model worker checks every
+// bundle file against the bundle's manifest (itself checked here) each time
+// it loads them, so on a first install, with no working version to keep,
+// checking them here too would only read 22 MB back a second time; a new
+// deployment is checked whole before it can replace the running one.
+function mustCheck(file) {
+  const checkedByModel = file.path.startsWith(BUNDLE_DIR) && file.path !== BUNDLE_MANIFEST;
+  return !checkedByModel || self.registration.active !== null;
+}
+
+// Streams one file into the cache, then (with `check`) reads it back once to
+// check it: holding the body in memory to check it first would leave a
+// second copy (the stored Response's) waiting for the garbage collector.
+async function download(cache, url, file, { check }) {
   const response = await fetch(url, { cache: 'no-store' });
   if (!response.ok) {
     throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
   }
   await cache.put(url, response);
+  if (!check) return;
   const stored = await (await cache.match(url)).arrayBuffer();
   const storedMatches = await matches(file, stored);
   release(stored);
