@@ -316,9 +316,11 @@ impl StreamedWeights {
     }
 }
 
-/// SHA-256 (hex) by the browser's SubtleCrypto, some ten times faster than
-/// hashing in wasm; `None` where it is unavailable (pages not served over
-/// HTTPS or from localhost), and the bundle crate hashes the file itself.
+/// SHA-256 (hex) of a file that arrived whole, by the browser's SubtleCrypto
+/// (faster than hashing in wasm code that has not been optimised yet);
+/// `None` where it is unavailable (pages not served over HTTPS or from
+/// localhost), and the bundle crate hashes the file itself. The weight
+/// file, read as it streams in, is hashed in wasm on the way.
 async fn native_sha256(bytes: &js_sys::Uint8Array) -> Option<String> {
     let subtle = scope().crypto().ok()?.subtle();
     let promise = subtle

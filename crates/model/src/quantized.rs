@@ -3,7 +3,8 @@
 //!
 //! For inference the encoder matrices become int8 with one scale per row
 //! as they are read ([`crate::int8`]), the word table stays in its Q5_0
-//! blocks, and the rest is dequantized to f32.
+//! blocks, and the rest is dequantized to f32. Every read goes through
+//! [`GgufStream`], which takes the file in pieces as they arrive.
 
 use crate::bert::CompactWeights;
 use crate::int8::{least_error_scale, Int8Matrix};
