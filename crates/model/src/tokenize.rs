@@ -22,6 +22,10 @@ impl TextEncoder {
     /// off (it would pad every text to its length and slow inference several
     /// times) and truncation is set to `max_length` tokens.
     pub fn from_json(json: &[u8], max_length: usize) -> Result<Self, ModelError> {
+        // Syntax first: the tokenizers crate panics on some malformed JSON
+        // (a broken `decoder` value) instead of returning its error.
+        serde_json::from_slice::<serde::de::IgnoredAny>(json)
+            .map_err(|e| ModelError::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
         let mut tokenizer = Tokenizer::from_bytes(json)
             .map_err(|e| ModelError::Tokenizer(format!("tokenizer.json does not parse: {e}")))?;
         tokenizer.with_padding(None);

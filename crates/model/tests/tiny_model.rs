@@ -230,6 +230,15 @@ fn broken_inputs_are_errors() {
     assert!(Engine::from_bundle(&config_json, tokenizer.as_bytes(), b"not a gguf file").is_err());
     assert!(Engine::from_bundle(b"{", tokenizer.as_bytes(), &gguf).is_err());
     assert!(Engine::from_bundle(&config_json, b"{}", &gguf).is_err());
+    // Found by fuzzing: a stray byte where the decoder's value starts made
+    // the tokenizers crate panic instead of returning an error.
+    let at = tokenizer.find("\"decoder\":").unwrap() + "\"decoder\":".len();
+    let mut broken = tokenizer.as_bytes().to_vec();
+    broken.insert(at, 0xc4);
+    let err = Engine::from_bundle(&config_json, &broken, &gguf)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("not valid JSON"), "{err}");
     // A tokenizer with more tokens than the model's vocabulary is refused.
     let mut small = config.clone();
     small.bert.vocab_size = 10;
