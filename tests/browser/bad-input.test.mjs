@@ -42,16 +42,18 @@ async function damage(model, c) {
     let at = json;
     for (const key of c.json_set.path.slice(0, -1)) at = at[key];
     at[c.json_set.path.at(-1)] = c.json_set.value;
-    const text = JSON.stringify(json);
-    await writeFile(path, text);
-    if (c.resign) {
-      const manifestPath = join(model, 'manifest.json');
-      const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
-      const entry = manifest.files.find((f) => f.name === c.json_set.file);
-      entry.bytes = Buffer.byteLength(text);
-      entry.sha256 = createHash('sha256').update(text).digest('hex');
-      await writeFile(manifestPath, JSON.stringify(manifest));
-    }
+    await writeFile(path, JSON.stringify(json));
+  }
+  const changed = (c.json_set ?? c.replace)?.file;
+  if (c.resign && changed) {
+    // A consistent manifest over the changed file: what a hostile server could send.
+    const bytes = await readFile(join(model, changed));
+    const manifestPath = join(model, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+    const entry = manifest.files.find((f) => f.name === changed);
+    entry.bytes = bytes.length;
+    entry.sha256 = createHash('sha256').update(bytes).digest('hex');
+    await writeFile(manifestPath, JSON.stringify(manifest));
   }
 }
 

@@ -176,26 +176,29 @@ fn damage(bundle: &Path, case: &Value) {
         .unwrap();
     }
     if let Some(j) = case.get("json_set") {
-        let file = j["file"].as_str().unwrap();
         json_set(
-            &bundle.join(file),
+            &bundle.join(j["file"].as_str().unwrap()),
             j["path"].as_array().unwrap(),
             &j["value"],
         );
-        if case["resign"].as_bool() == Some(true) {
-            // A consistent manifest over the changed file: what a hostile
-            // server could send. The checks behind the checksums must hold.
-            let manifest_path = bundle.join(files::MANIFEST);
-            let mut manifest: Value =
-                serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-            let entry = FileEntry::describe(file, &std::fs::read(bundle.join(file)).unwrap());
-            for listed in manifest["files"].as_array_mut().unwrap() {
-                if listed["name"] == file {
-                    *listed = serde_json::to_value(&entry).unwrap();
-                }
+    }
+    let changed = case
+        .get("json_set")
+        .or(case.get("replace"))
+        .and_then(|c| c["file"].as_str());
+    if let (Some(file), Some(true)) = (changed, case["resign"].as_bool()) {
+        // A consistent manifest over the changed file: what a hostile
+        // server could send. The checks behind the checksums must hold.
+        let manifest_path = bundle.join(files::MANIFEST);
+        let mut manifest: Value =
+            serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+        let entry = FileEntry::describe(file, &std::fs::read(bundle.join(file)).unwrap());
+        for listed in manifest["files"].as_array_mut().unwrap() {
+            if listed["name"] == file {
+                *listed = serde_json::to_value(&entry).unwrap();
             }
-            std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
         }
+        std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
     }
 }
 
