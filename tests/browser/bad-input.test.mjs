@@ -3,11 +3,10 @@
 // every hostile query either searches (as text, bounded) or asks for input.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { launchBrowser, openSite, serveStatic } from './harness.mjs';
+import { launchBrowser, openSite, serveStatic, scratchDir } from './harness.mjs';
 
 const DIST = process.env.MILIH_DIST ?? 'dist';
 const corpus = JSON.parse(await readFile('tests/bad-input/cases.json', 'utf8'));
@@ -60,7 +59,7 @@ async function damage(model, c) {
 test('every damaged bundle of the corpus shows the error state naming the problem', async () => {
   const failures = [];
   for (const c of corpus.bundle) {
-    const site = await mkdtemp(join(tmpdir(), 'milih-bad-bundle-'));
+    const site = await scratchDir('milih-bad-bundle-');
     await cp(DIST, site, { recursive: true });
     await damage(join(site, 'model'), c);
     const broken = await serveStatic(site);
@@ -130,7 +129,7 @@ test('hostile queries search as bounded text or ask for input, never break the p
 test('the Content-Security-Policy stops script injected into the page', async () => {
   // A page where markup got in: an inline script and an inline handler in
   // index.html, and a script element added at run time.
-  const site = await mkdtemp(join(tmpdir(), 'milih-injected-'));
+  const site = await scratchDir('milih-injected-');
   await cp(DIST, site, { recursive: true });
   const indexPath = join(site, 'index.html');
   const html = await readFile(indexPath, 'utf8');

@@ -2,14 +2,29 @@
 // headless Chromium driven by playwright-core.
 import { chromium } from 'playwright-core';
 import { mkdir, mkdtemp } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export { serveStatic } from './static-server.mjs';
 
 /** Headless Debian Chromium with the flags that work as root and offline. */
+// Temporary folders of this test process (browser profiles, site copies),
+// removed when it exits: each holds tens to hundreds of MB.
+const scratch = [];
+process.on('exit', () => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A new temporary folder, removed when the test process exits. */
+export async function scratchDir(prefix) {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
+
 export async function launchBrowser() {
-  const userDataDir = await mkdtemp(join(tmpdir(), 'milih-chromium-'));
+  const userDataDir = await scratchDir('milih-chromium-');
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,

@@ -4,10 +4,9 @@
 // a damaged model; installable; under its Content-Security-Policy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { launchBrowser, screenshot, serveStatic } from './harness.mjs';
+import { launchBrowser, screenshot, serveStatic, scratchDir } from './harness.mjs';
 
 const DIST = process.env.MILIH_DIST ?? 'dist';
 // The same site with another bundle (scripts/test.sh builds it).
@@ -186,7 +185,7 @@ test('a new deployment is stored completely, offered, then used alone with only 
 });
 
 test('a damaged model file gives the error state, then recovers without clearing site data', async () => {
-  const site = await mkdtemp(join(tmpdir(), 'milih-damaged-'));
+  const site = await scratchDir('milih-damaged-');
   await cp(DIST, site, { recursive: true });
   const weights = join(site, 'model', 'model.gguf');
   const good = await readFile(weights);

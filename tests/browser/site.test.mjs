@@ -3,11 +3,10 @@
 // error state of a corrupted bundle.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { launchBrowser, openSite, screenshot, serveStatic } from './harness.mjs';
+import { launchBrowser, openSite, screenshot, serveStatic, scratchDir } from './harness.mjs';
 
 const DIST = process.env.MILIH_DIST ?? 'dist';
 const NATIVE = process.env.MILIH_NATIVE_EMBEDDINGS ?? 'target/parity/native.jsonl';
@@ -270,7 +269,7 @@ test('browser and native agree: embeddings (cosine >= 0.999) and skin-type proba
 });
 
 test('a corrupted model file shows the error state and no results', async () => {
-  const broken = await mkdtemp(join(tmpdir(), 'milih-broken-'));
+  const broken = await scratchDir('milih-broken-');
   await cp(DIST, broken, { recursive: true });
   const weights = join(broken, 'model', 'model.gguf');
   const bytes = await readFile(weights);
@@ -290,7 +289,7 @@ test('a corrupted model file shows the error state and no results', async () => 
 });
 
 test('consistent checksums over files from different exports are still refused', async () => {
-  const mixed = await mkdtemp(join(tmpdir(), 'milih-mixed-'));
+  const mixed = await scratchDir('milih-mixed-');
   await cp(DIST, mixed, { recursive: true });
   // Rotate the product embeddings by one row and re-sign the manifest, as a
   // bundle assembled from two exports would be. Layout: int8 rows, then one
@@ -321,7 +320,7 @@ test('consistent checksums over files from different exports are still refused',
 test('hostile catalog text renders as text and never runs', async () => {
   // tests/fixtures/hostile-catalog.csv indexed with the committed model
   // (scripts/test.sh writes it): markup and script in every text field.
-  const hostile = await mkdtemp(join(tmpdir(), 'milih-hostile-'));
+  const hostile = await scratchDir('milih-hostile-');
   await cp(DIST, hostile, { recursive: true });
   await cp(process.env.MILIH_HOSTILE_MODEL ?? 'target/hostile-model', join(hostile, 'model'), { recursive: true, force: true });
   const hostileServer = await serveStatic(hostile);
