@@ -120,7 +120,7 @@ async fn load() -> Result<Loaded, String> {
         } else {
             let bytes = fetch_bytes(name, expected, progress).await?;
             done += bytes.len() as u64;
-            if let Some(digest) = native_sha256(&js_sys::Uint8Array::from(&bytes[..])).await {
+            if let Some(digest) = native_sha256(&bytes).await {
                 digests.insert(name.to_owned(), digest);
             }
             contents.insert(name.to_owned(), bytes);
@@ -276,9 +276,9 @@ async fn fetch_chunks(name: &str, mut take: impl FnMut(&js_sys::Uint8Array)) -> 
 /// The weight file as it downloads: read into the model, hashed and
 /// measured on the way.
 struct StreamedWeights {
-    stream: Option<GgufStream>,
-    /// Why reading failed (reported only if the file passes its checks).
-    failed: Option<ModelError>,
+    /// The reader, or why reading failed (reported only if the file passes
+    /// its checks).
+    stream: Result<GgufStream, ModelError>,
     hasher: sha2::Sha256,
     len: u64,
 }
@@ -286,8 +286,7 @@ struct StreamedWeights {
 impl StreamedWeights {
     fn new(expected: u64) -> Self {
         Self {
-            stream: Some(GgufStream::for_inference(expected)),
-            failed: None,
+            stream: Ok(GgufStream::for_inference(expected)),
             hasher: sha2::Sha256::new(),
             len: 0,
         }
@@ -296,10 +295,9 @@ impl StreamedWeights {
     fn push(&mut self, bytes: &[u8]) {
         self.hasher.update(bytes);
         self.len += bytes.len() as u64;
-        if let Some(stream) = self.stream.as_mut() {
+        if let Ok(stream) = self.stream.as_mut() {
             if let Err(e) = stream.push(bytes) {
-                self.failed = Some(e);
-                self.stream = None;
+                self.stream = Err(e);
             }
         }
     }
@@ -307,12 +305,7 @@ impl StreamedWeights {
     /// The weights (or why not), the file's size, and its SHA-256 (hex).
     fn finish(self) -> (Result<InferenceWeights, ModelError>, u64, String) {
         let digest = hex::encode(self.hasher.finalize());
-        let weights = match (self.stream, self.failed) {
-            (_, Some(e)) => Err(e),
-            (Some(stream), None) => stream.finish(),
-            (None, None) => Err(ModelError::Weights("model weights: not read".into())),
-        };
-        (weights, self.len, digest)
+        (self.stream.and_then(GgufStream::finish), self.len, digest)
     }
 }
 
@@ -320,12 +313,12 @@ impl StreamedWeights {
 /// (faster than hashing in wasm code that has not been optimised yet);
 /// `None` where it is unavailable (pages not served over HTTPS or from
 /// localhost), and the bundle crate hashes the file itself. The weight
-/// file, read as it streams in, is hashed in wasm on the way.
-async fn native_sha256(bytes: &js_sys::Uint8Array) -> Option<String> {
+/// file, read as it streams in, is hashed in wasm on the way. `digest`
+/// copies the bytes when called, so the view into wasm memory that
+/// wasm-bindgen passes is not held across the await.
+async fn native_sha256(bytes: &[u8]) -> Option<String> {
     let subtle = scope().crypto().ok()?.subtle();
-    let promise = subtle
-        .digest_with_str_and_js_u8_array("SHA-256", bytes)
-        .ok()?;
+    let promise = subtle.digest_with_str_and_u8_array("SHA-256", bytes).ok()?;
     let digest = JsFuture::from(promise).await.ok()?;
     Some(hex::encode(js_sys::Uint8Array::new(&digest).to_vec()))
 }

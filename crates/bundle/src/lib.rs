@@ -256,47 +256,7 @@ impl<W> Bundle<W> {
         };
         (self.weights, rest)
     }
-}
 
-impl Bundle {
-    /// Verifies every file against the manifest, then parses the embeddings
-    /// and catalog and checks that their sizes agree with it.
-    pub fn assemble(
-        manifest: Manifest,
-        contents: HashMap<String, Vec<u8>>,
-    ) -> Result<Self, BundleError> {
-        Self::assemble_with_digests(manifest, contents, &HashMap::new())
-    }
-
-    /// [`Bundle::assemble`] with SHA-256 digests (hex, by file name) that
-    /// the caller computed over `contents`; files without one are hashed
-    /// here. Every file is still checked against the manifest.
-    pub fn assemble_with_digests(
-        manifest: Manifest,
-        contents: HashMap<String, Vec<u8>>,
-        digests: &HashMap<String, String>,
-    ) -> Result<Self, BundleError> {
-        Self::assemble_parts(manifest, contents, digests, |manifest, contents| {
-            take_verified(manifest, contents, digests, files::WEIGHTS)
-        })
-    }
-}
-
-/// Removes file `name` from `contents` and checks it against the manifest.
-fn take_verified(
-    manifest: &Manifest,
-    contents: &mut HashMap<String, Vec<u8>>,
-    digests: &HashMap<String, String>,
-    name: &str,
-) -> Result<Vec<u8>, BundleError> {
-    let content = contents.remove(name).ok_or_else(|| BundleError::Missing {
-        name: name.to_owned(),
-    })?;
-    manifest.verify_with(name, &content, digests.get(name).map(String::as_str))?;
-    Ok(content)
-}
-
-impl<W> Bundle<W> {
     /// Verifies and parses every file, in the manifest's order; `weights`
     /// verifies the weight file.
     fn assemble_parts(
@@ -361,6 +321,44 @@ impl<W> Bundle<W> {
             catalog,
         })
     }
+}
+
+impl Bundle {
+    /// Verifies every file against the manifest, then parses the embeddings
+    /// and catalog and checks that their sizes agree with it.
+    pub fn assemble(
+        manifest: Manifest,
+        contents: HashMap<String, Vec<u8>>,
+    ) -> Result<Self, BundleError> {
+        Self::assemble_with_digests(manifest, contents, &HashMap::new())
+    }
+
+    /// [`Bundle::assemble`] with SHA-256 digests (hex, by file name) that
+    /// the caller computed over `contents`; files without one are hashed
+    /// here. Every file is still checked against the manifest.
+    pub fn assemble_with_digests(
+        manifest: Manifest,
+        contents: HashMap<String, Vec<u8>>,
+        digests: &HashMap<String, String>,
+    ) -> Result<Self, BundleError> {
+        Self::assemble_parts(manifest, contents, digests, |manifest, contents| {
+            take_verified(manifest, contents, digests, files::WEIGHTS)
+        })
+    }
+}
+
+/// Removes file `name` from `contents` and checks it against the manifest.
+fn take_verified(
+    manifest: &Manifest,
+    contents: &mut HashMap<String, Vec<u8>>,
+    digests: &HashMap<String, String>,
+    name: &str,
+) -> Result<Vec<u8>, BundleError> {
+    let content = contents.remove(name).ok_or_else(|| BundleError::Missing {
+        name: name.to_owned(),
+    })?;
+    manifest.verify_with(name, &content, digests.get(name).map(String::as_str))?;
+    Ok(content)
 }
 
 #[cfg(test)]

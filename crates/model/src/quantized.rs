@@ -83,9 +83,7 @@ fn row_scaled_q8_0(tensor: &Tensor) -> candle_core::Result<QTensor> {
 
 /// Reads GGUF bytes back into f32 tensors.
 pub fn from_gguf(bytes: &[u8], device: &Device) -> Result<HashMap<String, Tensor>, ModelError> {
-    let mut stream = GgufStream::new(bytes.len() as u64, Purpose::Tensors, device);
-    stream.push(bytes)?;
-    Ok(stream.finish()?.tensors)
+    Ok(GgufStream::read_whole(bytes, Purpose::Tensors, device)?.tensors)
 }
 
 /// GGUF weights for inference: the encoder's matrices and the word table in
@@ -97,9 +95,7 @@ pub struct InferenceWeights {
 
 /// Reads GGUF bytes for inference (see [`InferenceWeights`]).
 pub fn inference_weights(bytes: &[u8], device: &Device) -> Result<InferenceWeights, ModelError> {
-    let mut stream = GgufStream::new(bytes.len() as u64, Purpose::Inference, device);
-    stream.push(bytes)?;
-    stream.finish()
+    GgufStream::read_whole(bytes, Purpose::Inference, device)
 }
 
 fn gguf_error(e: candle_core::Error) -> ModelError {
@@ -170,6 +166,17 @@ impl GgufStream {
         Self::new(file_len, Purpose::Inference, &Device::Cpu)
     }
 
+    /// A whole file held in memory, read in one piece.
+    fn read_whole(
+        bytes: &[u8],
+        purpose: Purpose,
+        device: &Device,
+    ) -> Result<InferenceWeights, ModelError> {
+        let mut stream = Self::new(bytes.len() as u64, purpose, device);
+        stream.push(bytes)?;
+        stream.finish()
+    }
+
     /// Takes the file's next bytes.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), ModelError> {
         let at = self.received;
@@ -212,8 +219,8 @@ impl GgufStream {
             )));
         }
         if self.tensors.is_none() {
-            // Only a file shorter than the first parse attempt gets here.
-            self.next_parse = 0;
+            // Every push of the last bytes parses the header, so only a file
+            // of no bytes at all, never pushed, gets here.
             self.push(&[])?;
         }
         match self.tensors.as_ref().and_then(|t| t.get(self.next_tensor)) {
