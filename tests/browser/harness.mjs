@@ -1,8 +1,9 @@
 // Shared pieces of the browser tests: a plain static file server and
 // headless Chromium driven by playwright-core.
 import { chromium } from 'playwright-core';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -57,4 +58,9 @@ const SCREENSHOTS = process.env.MILIH_SCREENSHOTS ?? 'target/screenshots';
 export async function screenshot(page, name) {
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+}
+
+/** The products of the bundle in `dir`/model (its gzipped catalog, `catalog.jsonz`). */
+export async function readCatalog(dir) {
+  return JSON.parse(gunzipSync(await readFile(join(dir, 'model', 'catalog.jsonz'))).toString('utf8')).products;
 }

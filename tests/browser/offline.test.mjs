@@ -175,9 +175,10 @@ test('a new deployment is stored completely, offered, then used alone with only 
     assert.deepEqual(caches[names[0]], expected);
     const cachedCatalog = await page.evaluate(async (name) => {
       const cache = await caches.open(name);
-      return (await cache.match(new URL('model/catalog.json', location.href).href)).text();
+      const bytes = await (await cache.match(new URL('model/catalog.jsonz', location.href).href)).arrayBuffer();
+      return Array.from(new Uint8Array(bytes));
     }, names[0]);
-    assert.equal(cachedCatalog, await readFile(join(V2, 'model', 'catalog.json'), 'utf8'));
+    assert.deepEqual(Buffer.from(cachedCatalog), await readFile(join(V2, 'model', 'catalog.jsonz')));
   } finally {
     await page.close();
     await server.close();

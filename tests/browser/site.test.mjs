@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { launchBrowser, openSite, screenshot, serveStatic, scratchDir } from './harness.mjs';
+import { launchBrowser, openSite, readCatalog, screenshot, serveStatic, scratchDir } from './harness.mjs';
 
 const DIST = process.env.MILIH_DIST ?? 'dist';
 const NATIVE = process.env.MILIH_NATIVE_EMBEDDINGS ?? 'target/parity/native.jsonl';
@@ -67,8 +67,7 @@ test('Dry + Moisturizer gives 10 moisturizers, none labeled unsuitable for dry s
 });
 
 test('price range, minimum rating and synonym-aware avoid filters hold for every result', async () => {
-  const catalog = JSON.parse(await readFile(join(DIST, 'model', 'catalog.json'), 'utf8'));
-  const byId = new Map(catalog.products.map((p) => [p.id, p]));
+  const byId = new Map((await readCatalog(DIST)).map((p) => [p.id, p]));
   const { page } = await openSite(context, server.url);
   await checkBox(page, 'type', 'Moisturizer');
   let summary = await waitForResults(page, null);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { launchBrowser, openSite, screenshot, serveStatic } from './harness.mjs';
+import { launchBrowser, openSite, readCatalog, screenshot, serveStatic } from './harness.mjs';
 
 const DIST = process.env.MILIH_DIST ?? 'dist';
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -19,7 +19,7 @@ let catalog;
 before(async () => {
   server = await serveStatic(DIST);
   context = await launchBrowser();
-  catalog = JSON.parse(await readFile(join(DIST, 'model', 'catalog.json'), 'utf8')).products;
+  catalog = await readCatalog(DIST);
 });
 
 after(async () => {

@@ -4,10 +4,12 @@ use crate::fsutil::{read, replace_dir_atomic};
 use crate::train::{progress_bar, run_files};
 use anyhow::{Context, Result};
 use milih_bundle::{
-    embeddings_to_bytes, files, Bundle, ExportedCatalog, FileEntry, Int8Embeddings, Manifest,
-    ProductEntry, FORMAT_VERSION,
+    catalog_to_bytes, embeddings_to_bytes, files, Bundle, ExportedCatalog, FileEntry,
+    Int8Embeddings, Manifest, ProductEntry, FORMAT_VERSION,
 };
 use milih_catalog::Catalog;
+use milih_model::bert::InputGram;
+use milih_model::quantized::{self, BlockGrid};
 use milih_model::{Engine, HybridConfig, Prediction, TextEncoder};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -70,15 +72,17 @@ pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Ag
     let model_path = run.join(run_files::MODEL);
     let tensors = candle_core::safetensors::load(&model_path, &candle_core::Device::Cpu)
         .with_context(|| format!("reading {}", model_path.display()))?;
-    let gguf = milih_model::quantized::to_gguf(&tensors)?;
-    let reference = Engine::new(
+    let mut reference = Engine::new(
         config.clone(),
         TextEncoder::from_json(&tokenizer_json, config.max_length)?,
-        tensors,
+        tensors.clone(),
     )?;
-    let quantized = Engine::from_bundle(&config_json, &tokenizer_json, &gguf)?;
+    // The catalog's own texts calibrate the low-bit rounding.
+    let inputs = reference.observe_inputs();
     let f32_predictions = predict_catalog(&reference, catalog, "f32 model")?;
-    let predictions = predict_catalog(&quantized, catalog, "Q8_0 model")?;
+    let gguf = calibrated_gguf(&tensors, &inputs.grams())?;
+    let quantized = Engine::from_bundle(&config_json, &tokenizer_json, &gguf)?;
+    let predictions = predict_catalog(&quantized, catalog, "quantized model")?;
     let agreement = agreement(&f32_predictions, &predictions);
     let mut training: serde_json::Value = match read(&run.join(run_files::METRICS)) {
         Ok(bytes) => serde_json::from_slice(&bytes).context("parsing the run's metrics.json")?,
@@ -99,6 +103,30 @@ pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Ag
         metrics,
     )?;
     Ok((manifest, agreement))
+}
+
+/// The bundle's GGUF weights, with every low-bit encoder matrix rounded
+/// against the inputs its layer saw ([`crate::gptq`]).
+pub fn calibrated_gguf(
+    tensors: &HashMap<String, candle_core::Tensor>,
+    grams: &HashMap<String, InputGram>,
+) -> Result<Vec<u8>> {
+    let bar = progress_bar(tensors.len() as u64, "quantizing");
+    let gguf = quantized::to_gguf_with(tensors, |name, tensor| {
+        bar.inc(1);
+        let grid = BlockGrid::new(quantized::storage_type(name, tensor));
+        match (grid, grams.get(name)) {
+            (Some(grid), Some(gram)) if quantized::is_encoder_matrix(name, tensor) => {
+                let (rows, cols) = tensor.dims2()?;
+                let weights = tensor.flatten_all()?.to_vec1::<f32>()?;
+                crate::gptq::quantize(&weights, rows, cols, gram, grid)
+                    .map_err(|e| candle_core::Error::Msg(format!("`{name}`: {e:#}")))
+            }
+            _ => quantized::quantize(name, tensor),
+        }
+    })?;
+    bar.finish_and_clear();
+    Ok(gguf)
 }
 
 /// Re-embeds `catalog` with the model of an existing bundle and writes a
@@ -164,7 +192,7 @@ pub fn write_bundle(
         (files::TOKENIZER, tokenizer_json.to_vec()),
         (files::WEIGHTS, gguf.to_vec()),
         (files::EMBEDDINGS, embeddings_to_bytes(&embeddings)),
-        (files::CATALOG, serde_json::to_vec(&exported)?),
+        (files::CATALOG, catalog_to_bytes(&exported)?),
     ];
     let manifest = Manifest {
         format_version: FORMAT_VERSION,

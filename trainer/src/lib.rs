@@ -8,6 +8,7 @@ pub mod evaluation;
 pub mod export;
 pub mod features;
 pub mod fsutil;
+pub mod gptq;
 pub mod heads;
 pub mod metrics;
 pub mod optim;

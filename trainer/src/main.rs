@@ -344,7 +344,7 @@ fn run(cli: Cli) -> Result<()> {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
             let (manifest, agreement) = export::export(&run, &catalog, &out)?;
             print_manifest(&manifest, &out);
-            println!("Q8_0 vs f32 over {} products: embedding cosine min {:.5} mean {:.5}, max probability difference {:.5}",
+            println!("quantized vs f32 over {} products: embedding cosine min {:.5} mean {:.5}, max probability difference {:.5}",
                 agreement.products, agreement.min_embedding_cosine, agreement.mean_embedding_cosine, agreement.max_probability_abs_diff);
         }
         Command::Index {

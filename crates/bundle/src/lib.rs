@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// Version of the bundle layout; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// File names inside a bundle directory.
 pub mod files {
@@ -21,7 +21,11 @@ pub mod files {
     pub const CONFIG: &str = "config.json";
     pub const TOKENIZER: &str = "tokenizer.json";
     pub const EMBEDDINGS: &str = "embeddings.i8";
-    pub const CATALOG: &str = "catalog.json";
+    /// The catalog's JSON, gzipped ([`crate::catalog_to_bytes`]). Not
+    /// `.gz`: some servers send `.gz` files with `Content-Encoding: gzip`,
+    /// and the browser would then hand over inflated bytes, which do not
+    /// match the manifest.
+    pub const CATALOG: &str = "catalog.jsonz";
     /// Every file the manifest lists, in load order.
     pub const ALL: [&str; 5] = [CONFIG, TOKENIZER, WEIGHTS, EMBEDDINGS, CATALOG];
 }
@@ -174,10 +178,53 @@ pub struct ProductEntry {
     pub map: [f32; 2],
 }
 
-/// `catalog.json`.
+/// The catalog file's content (`catalog.jsonz`, gzipped JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportedCatalog {
     pub products: Vec<ProductEntry>,
+}
+
+/// The most bytes the catalog's JSON may inflate to: far beyond any real
+/// catalog (1,472 products take 1.4 MB), small enough that a hostile file
+/// cannot exhaust a tab's memory.
+pub const MAX_CATALOG_JSON: u64 = 256 << 20;
+
+/// The catalog as stored: its JSON, gzipped (a quarter of the size, and the
+/// first visit downloads it). The same catalog always gives the same bytes.
+pub fn catalog_to_bytes(catalog: &ExportedCatalog) -> Result<Vec<u8>, BundleError> {
+    use std::io::Write;
+    let bad = |e: String| BundleError::Content {
+        name: files::CATALOG.into(),
+        reason: e,
+    };
+    let json = serde_json::to_vec(catalog).map_err(|e| bad(e.to_string()))?;
+    // No name and no time in the header: the bytes depend on the catalog only.
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&json).map_err(|e| bad(e.to_string()))?;
+    encoder.finish().map_err(|e| bad(e.to_string()))
+}
+
+/// Parses [`catalog_to_bytes`]' layout.
+pub fn catalog_from_bytes(bytes: &[u8]) -> Result<ExportedCatalog, BundleError> {
+    use std::io::Read;
+    let bad = |reason: String| BundleError::Content {
+        name: files::CATALOG.into(),
+        reason,
+    };
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(MAX_CATALOG_JSON + 1)
+        .read_to_end(&mut json)
+        .map_err(|e| bad(format!("not a whole gzip stream: {e}")))?;
+    if json.len() as u64 > MAX_CATALOG_JSON {
+        return Err(bad(format!(
+            "inflates to more than {} MiB",
+            MAX_CATALOG_JSON >> 20
+        )));
+    }
+    serde_json::from_slice(&json).map_err(|e| bad(e.to_string()))
 }
 
 /// The product embeddings as stored: `num_products × dim` int8 values,
@@ -274,11 +321,7 @@ impl<W> Bundle<W> {
             manifest.embedding_dim,
             manifest.num_products,
         )?;
-        let catalog: ExportedCatalog =
-            serde_json::from_slice(&take(files::CATALOG)?).map_err(|e| BundleError::Content {
-                name: files::CATALOG.into(),
-                reason: e.to_string(),
-            })?;
+        let catalog = catalog_from_bytes(&take(files::CATALOG)?)?;
         let content_error = |reason: String| BundleError::Content {
             name: files::CATALOG.into(),
             reason,
@@ -389,7 +432,7 @@ mod tests {
             (files::TOKENIZER, b"{}".to_vec()),
             (files::WEIGHTS, b"GGUF".to_vec()),
             (files::EMBEDDINGS, embeddings_to_bytes(&embeddings)),
-            (files::CATALOG, serde_json::to_vec(&catalog).unwrap()),
+            (files::CATALOG, catalog_to_bytes(&catalog).unwrap()),
         ]
         .into_iter()
         .map(|(n, c)| (n.to_owned(), c))
@@ -546,10 +589,9 @@ mod tests {
     #[test]
     fn map_positions_outside_the_unit_square_are_named() {
         let (mut manifest, mut contents) = sample();
-        let mut catalog: ExportedCatalog =
-            serde_json::from_slice(&contents[files::CATALOG]).unwrap();
+        let mut catalog = catalog_from_bytes(&contents[files::CATALOG]).unwrap();
         catalog.products[0].map = [1.5, 0.2];
-        let bytes = serde_json::to_vec(&catalog).unwrap();
+        let bytes = catalog_to_bytes(&catalog).unwrap();
         manifest.files.retain(|f| f.name != files::CATALOG);
         manifest
             .files
@@ -557,5 +599,22 @@ mod tests {
         contents.insert(files::CATALOG.into(), bytes);
         let err = Bundle::assemble(manifest, contents).err().unwrap();
         assert!(err.to_string().contains("map position"), "{err}");
+    }
+
+    #[test]
+    fn a_catalog_that_is_not_gzip_or_is_cut_short_is_refused() {
+        let plain = catalog_from_bytes(b"{\"products\": []}").unwrap_err();
+        assert!(
+            plain
+                .to_string()
+                .contains("`catalog.jsonz` is not valid: not a whole gzip stream"),
+            "{plain}"
+        );
+        let (_, contents) = sample();
+        let packed = &contents[files::CATALOG];
+        let cut = catalog_from_bytes(&packed[..packed.len() / 2]).unwrap_err();
+        assert!(cut.to_string().contains("not a whole gzip stream"), "{cut}");
+        let again = catalog_to_bytes(&catalog_from_bytes(packed).unwrap()).unwrap();
+        assert_eq!(&again, packed, "the same catalog gives the same bytes");
     }
 }

@@ -10,6 +10,7 @@ use crate::quantized::QuantizedRows;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Weights that inference keeps in compact form rather than as f32 tensors
 /// in the `VarBuilder`.
@@ -21,10 +22,65 @@ pub struct CompactWeights {
     pub matrices: HashMap<String, Int8Matrix>,
 }
 
+/// Sums of x·xᵀ over the inputs each observed f32 dense layer has seen, by
+/// weight name: calibrated quantization weighs each weight's rounding error
+/// by how its input varies.
+#[derive(Default)]
+pub struct InputStatistics {
+    grams: Mutex<HashMap<String, InputGram>>,
+}
+
+/// x·xᵀ summed over `tokens` input rows of width `dim`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputGram {
+    pub dim: usize,
+    pub sum: Vec<f64>,
+    pub tokens: usize,
+}
+
+impl InputStatistics {
+    fn add(&self, name: &str, x: &Tensor) -> Result<()> {
+        let dim = x.dim(candle_core::D::Minus1)?;
+        let rows = x.reshape(((), dim))?;
+        let tokens = rows.dim(0)?;
+        let gram = rows.t()?.matmul(&rows)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut grams = self.grams.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = grams.entry(name.to_owned()).or_insert_with(|| InputGram {
+            dim,
+            sum: vec![0.0; dim * dim],
+            tokens: 0,
+        });
+        if entry.dim != dim {
+            candle_core::bail!("`{name}` saw inputs of width {dim}, then {}", entry.dim);
+        }
+        entry
+            .sum
+            .iter_mut()
+            .zip(gram)
+            .for_each(|(s, g)| *s += f64::from(g));
+        entry.tokens += tokens;
+        Ok(())
+    }
+
+    /// The statistics gathered so far, by weight name.
+    pub fn grams(&self) -> HashMap<String, InputGram> {
+        self.grams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Where an observed layer reports its inputs.
+struct Observer {
+    name: String,
+    statistics: Arc<InputStatistics>,
+}
+
 /// A dense layer: f32 (training, and any checkpoint), or int8 (inference
 /// from a bundle).
 enum Dense {
-    Float(Linear),
+    Float(Linear, Option<Observer>),
     Int8(Int8Linear),
 }
 
@@ -38,7 +94,7 @@ impl Dense {
     ) -> Result<Self> {
         let name = format!("{}.weight", vb.prefix());
         let Some(matrix) = compact.matrices.remove(&name) else {
-            return Ok(Self::Float(candle_nn::linear(inputs, outputs, vb)?));
+            return Ok(Self::Float(candle_nn::linear(inputs, outputs, vb)?, None));
         };
         if (matrix.rows(), matrix.cols()) != (outputs, inputs) {
             candle_core::bail!(
@@ -55,8 +111,23 @@ impl Dense {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Self::Float(linear) => linear.forward(x),
+            Self::Float(linear, observer) => {
+                if let Some(o) = observer {
+                    o.statistics.add(&o.name, x)?;
+                }
+                linear.forward(x)
+            }
             Self::Int8(linear) => int8_layer(linear, x, Epilogue::Bias),
+        }
+    }
+
+    /// Reports this layer's inputs to `statistics` under `name` (f32 layers only).
+    fn observe(&mut self, name: String, statistics: &Arc<InputStatistics>) {
+        if let Self::Float(_, observer) = self {
+            *observer = Some(Observer {
+                name,
+                statistics: Arc::clone(statistics),
+            });
         }
     }
 }
@@ -368,6 +439,31 @@ impl Bert {
 
     pub fn num_layers(&self) -> usize {
         self.layers.len()
+    }
+
+    /// From now on, every f32 dense layer adds its inputs to `statistics`,
+    /// under its weight name.
+    pub fn observe_inputs(&mut self, statistics: &Arc<InputStatistics>) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let name = |part: &str| format!("encoder.layer.{i}.{part}.weight");
+            let attention = &mut layer.attention;
+            attention
+                .query
+                .observe(name("attention.self.query"), statistics);
+            attention
+                .key
+                .observe(name("attention.self.key"), statistics);
+            attention
+                .value
+                .observe(name("attention.self.value"), statistics);
+            attention
+                .output
+                .observe(name("attention.output.dense"), statistics);
+            layer
+                .intermediate
+                .observe(name("intermediate.dense"), statistics);
+            layer.output.observe(name("output.dense"), statistics);
+        }
     }
 
     /// `input_ids` and `attention_mask` are `(batch, seq)` u32 tensors.

@@ -95,6 +95,15 @@ impl Engine {
         self.model.config()
     }
 
+    /// Makes every f32 dense layer of the encoder report its inputs to the
+    /// returned statistics (the calibration of quantized export). Int8
+    /// layers report nothing.
+    pub fn observe_inputs(&mut self) -> std::sync::Arc<crate::bert::InputStatistics> {
+        let statistics = std::sync::Arc::default();
+        self.model.observe_inputs(&statistics);
+        statistics
+    }
+
     pub fn encoder(&self) -> &TextEncoder {
         &self.encoder
     }

@@ -113,6 +113,11 @@ impl Hybrid {
         self.bert.num_layers()
     }
 
+    /// See [`Bert::observe_inputs`].
+    pub fn observe_inputs(&mut self, statistics: &std::sync::Arc<crate::bert::InputStatistics>) {
+        self.bert.observe_inputs(statistics);
+    }
+
     /// Sum of the hidden states of the real (unpadded) tokens, `(batch,
     /// hidden)`, and their count, `(batch, 1)`: windows of one text are
     /// pooled by adding both before dividing.

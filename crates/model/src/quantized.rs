@@ -1,8 +1,8 @@
-//! The bundle's weight file: GGUF with Q8_0 encoder matrices, a Q5_0 word
-//! embedding table, and f32 vectors and heads.
+//! The bundle's weight file: GGUF with the encoder's matrices in Q8_0 and
+//! Q5_0, a Q4_0 word-embedding table, and f32 vectors and heads.
 //!
 //! For inference the encoder matrices become int8 with one scale per row
-//! as they are read ([`crate::int8`]), the word table stays in its Q5_0
+//! as they are read ([`crate::int8`]), the word table stays in its Q4_0
 //! blocks, and the rest is dequantized to f32. Every read goes through
 //! [`GgufStream`], which takes the file in pieces as they arrive.
 
@@ -17,7 +17,14 @@ use std::io::Cursor;
 use std::ops::Range;
 
 /// How each tensor is stored.
-fn storage_type(name: &str, tensor: &Tensor) -> GgmlDType {
+///
+/// Bytes are the first-visit download, so each group gets the fewest bits
+/// that keep the exported model close to f32 (min / mean cosine of the
+/// catalog embeddings, measured with the trainer's calibrated rounding):
+/// the value and attention-output projections lose the most at 5 bits and
+/// keep 8; the other encoder matrices (query, key, both feed-forward
+/// matrices: three quarters of the encoder) take 5; the word table 4.
+pub fn storage_type(name: &str, tensor: &Tensor) -> GgmlDType {
     let dims = tensor.dims();
     let is_matrix = dims.len() == 2;
     let blocks_fit = dims
@@ -26,9 +33,12 @@ fn storage_type(name: &str, tensor: &Tensor) -> GgmlDType {
     // The heads are small and decide the output directly: keep them exact.
     if !is_matrix || !blocks_fit || name.starts_with(crate::HEADS_PREFIX) {
         GgmlDType::F32
-    } else if name.ends_with("word_embeddings.weight") {
-        // Half of all weights, yet only a query's few rows are ever read:
-        // 5 bits keep them close while saving a third of the download.
+    } else if name.ends_with(WORD_TABLE) {
+        // Half of all weights, yet only a query's few rows are ever read.
+        GgmlDType::Q4_0
+    } else if is_encoder_matrix_name(name)
+        && !(name.contains("attention.self.value") || name.contains("attention.output.dense"))
+    {
         GgmlDType::Q5_0
     } else {
         GgmlDType::Q8_0
@@ -38,19 +48,31 @@ fn storage_type(name: &str, tensor: &Tensor) -> GgmlDType {
 /// Serialises named f32 tensors to GGUF bytes, in name order so that the
 /// same weights always give the same bytes.
 pub fn to_gguf(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>, ModelError> {
+    to_gguf_with(tensors, quantize)
+}
+
+/// A tensor in its bundle storage ([`storage_type`]), each weight rounded
+/// to its nearest value (the trainer's export rounds 5-bit encoder matrices
+/// against calibration inputs instead).
+pub fn quantize(name: &str, tensor: &Tensor) -> candle_core::Result<QTensor> {
+    let dtype = storage_type(name, tensor);
+    if dtype == GgmlDType::Q8_0 && is_encoder_matrix(name, tensor) {
+        row_scaled_q8_0(tensor)
+    } else {
+        QTensor::quantize(tensor, dtype)
+    }
+}
+
+/// [`to_gguf`] with another quantizer for some tensors.
+pub fn to_gguf_with(
+    tensors: &HashMap<String, Tensor>,
+    quantize: impl Fn(&str, &Tensor) -> candle_core::Result<QTensor>,
+) -> Result<Vec<u8>, ModelError> {
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
     let quantized = names
         .iter()
-        .map(|name| {
-            let tensor = &tensors[*name];
-            let dtype = storage_type(name, tensor);
-            if dtype == GgmlDType::Q8_0 && is_encoder_matrix(name, tensor) {
-                row_scaled_q8_0(tensor).map(|q| (name.as_str(), q))
-            } else {
-                QTensor::quantize(tensor, dtype).map(|q| (name.as_str(), q))
-            }
-        })
+        .map(|name| quantize(name, &tensors[*name]).map(|q| (name.as_str(), q)))
         .collect::<candle_core::Result<Vec<_>>>()?;
     let refs: Vec<(&str, &QTensor)> = quantized.iter().map(|(n, q)| (*n, q)).collect();
     let mut out = Cursor::new(Vec::new());
@@ -79,6 +101,148 @@ fn row_scaled_q8_0(tensor: &Tensor) -> candle_core::Result<QTensor> {
     }
     let storage = QStorage::from_data(Cow::Owned(bytes), &Device::Cpu, GgmlDType::Q8_0)?;
     QTensor::new(storage, (rows, cols))
+}
+
+/// The value grid of a 32-weight GGUF block type with 4 or 5 bits: the
+/// codes a calibrated quantizer ([GPTQ]-style, in the trainer) picks from,
+/// and their encoding into standard blocks.
+///
+/// [GPTQ]: https://arxiv.org/abs/2210.17323
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockGrid {
+    dtype: GgmlDType,
+    bits: u32,
+    /// `code·scale + offset` with a free offset (Q4_1, Q5_1), or centred
+    /// `(code − 2^(bits−1))·scale` (Q4_0, Q5_0).
+    with_offset: bool,
+}
+
+/// A block's scale and offset, as stored (f16).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockParams {
+    pub scale: half::f16,
+    pub offset: half::f16,
+}
+
+impl BlockGrid {
+    /// Values per block.
+    pub const LEN: usize = 32;
+
+    pub fn new(dtype: GgmlDType) -> Option<Self> {
+        let (bits, with_offset) = match dtype {
+            GgmlDType::Q4_0 => (4, false),
+            GgmlDType::Q4_1 => (4, true),
+            GgmlDType::Q5_0 => (5, false),
+            GgmlDType::Q5_1 => (5, true),
+            _ => return None,
+        };
+        Some(Self {
+            dtype,
+            bits,
+            with_offset,
+        })
+    }
+
+    pub fn dtype(&self) -> GgmlDType {
+        self.dtype
+    }
+
+    fn levels(&self) -> u32 {
+        1 << self.bits
+    }
+
+    /// The grid for `values` (one block), the range shrunk by `clip` (1 =
+    /// the whole range) as ggml chooses it: min to max with an offset, else
+    /// the largest magnitude on the grid's longer side.
+    pub fn fit(&self, values: &[f32], clip: f32) -> BlockParams {
+        let f16 = half::f16::from_f32;
+        if self.with_offset {
+            let lo = values.iter().copied().fold(f32::INFINITY, f32::min) * clip;
+            let hi = values.iter().copied().fold(f32::NEG_INFINITY, f32::max) * clip;
+            BlockParams {
+                scale: f16((hi - lo) / (self.levels() - 1) as f32),
+                offset: f16(lo),
+            }
+        } else {
+            let extreme = values
+                .iter()
+                .copied()
+                .fold(0f32, |e, v| if v.abs() > e.abs() { v } else { e });
+            let half_levels = (self.levels() / 2) as f32;
+            BlockParams {
+                scale: f16(-extreme * clip / half_levels),
+                offset: f16(0.0),
+            }
+        }
+    }
+
+    /// The nearest code to `value`.
+    pub fn code(&self, params: BlockParams, value: f32) -> u8 {
+        let scale = params.scale.to_f32();
+        let top = (self.levels() - 1) as f32;
+        if scale == 0.0 {
+            return if self.with_offset {
+                0
+            } else {
+                (self.levels() / 2) as u8
+            };
+        }
+        let position = if self.with_offset {
+            (value - params.offset.to_f32()) / scale
+        } else {
+            value / scale + (self.levels() / 2) as f32
+        };
+        position.round().clamp(0.0, top) as u8
+    }
+
+    /// The value a code stands for.
+    pub fn value(&self, params: BlockParams, code: u8) -> f32 {
+        let scale = params.scale.to_f32();
+        if self.with_offset {
+            f32::from(code) * scale + params.offset.to_f32()
+        } else {
+            (f32::from(code) - (self.levels() / 2) as f32) * scale
+        }
+    }
+
+    /// A `(rows, cols)` tensor of these blocks from each block's params and
+    /// codes, row by row.
+    pub fn to_qtensor(
+        &self,
+        rows: usize,
+        cols: usize,
+        params: &[BlockParams],
+        codes: &[u8],
+    ) -> candle_core::Result<QTensor> {
+        let blocks = rows * cols / Self::LEN;
+        if !cols.is_multiple_of(Self::LEN) || params.len() != blocks || codes.len() != rows * cols {
+            candle_core::bail!("{rows}x{cols} codes do not fill {} blocks", params.len());
+        }
+        let mut bytes = Vec::with_capacity(blocks * self.dtype.type_size());
+        for (p, block) in params.iter().zip(codes.chunks_exact(Self::LEN)) {
+            bytes.extend_from_slice(&p.scale.to_le_bytes());
+            if self.with_offset {
+                bytes.extend_from_slice(&p.offset.to_le_bytes());
+            }
+            let (low, high) = block.split_at(Self::LEN / 2);
+            if self.bits == 5 {
+                // Fifth bits: bit j of a little-endian u32 for code j.
+                let fifth = block
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |acc, (j, &c)| acc | (u32::from(c >> 4) << j));
+                bytes.extend_from_slice(&fifth.to_le_bytes());
+            }
+            // Byte j: code j in the low nibble, code j + 16 in the high one.
+            bytes.extend(
+                low.iter()
+                    .zip(high)
+                    .map(|(&l, &h)| (l & 0xF) | ((h & 0xF) << 4)),
+            );
+        }
+        let storage = QStorage::from_data(Cow::Owned(bytes), &Device::Cpu, self.dtype)?;
+        QTensor::new(storage, (rows, cols))
+    }
 }
 
 /// Reads GGUF bytes back into f32 tensors.
@@ -340,7 +504,7 @@ impl GgufStream {
 }
 
 /// The matrices of the encoder's dense layers (not embeddings, not heads).
-fn is_encoder_matrix(name: &str, tensor: &Tensor) -> bool {
+pub fn is_encoder_matrix(name: &str, tensor: &Tensor) -> bool {
     is_encoder_matrix_name(name) && tensor.rank() == 2
 }
 
@@ -564,7 +728,7 @@ mod tests {
 
     #[test]
     fn encoder_matrices_round_trip_to_the_same_int8_matrix() {
-        let name = "encoder.layer.0.intermediate.dense.weight";
+        let name = "encoder.layer.0.attention.self.value.weight";
         let values: Vec<f32> = (0..6 * 64)
             .map(|i| ((i * 53) % 97) as f32 / 40.0 - 1.2)
             .collect();
@@ -583,6 +747,77 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_eq!(dense, written.dequantize());
+    }
+
+    #[test]
+    fn block_grids_encode_what_ggml_decodes() {
+        let (rows, cols) = (3, 64);
+        for dtype in [
+            GgmlDType::Q4_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q5_1,
+        ] {
+            let grid = BlockGrid::new(dtype).unwrap();
+            let values: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i * 29) % 41) as f32 / 17.0 - 1.1)
+                .collect();
+            let params: Vec<BlockParams> = values
+                .chunks(BlockGrid::LEN)
+                .map(|block| grid.fit(block, 1.0))
+                .collect();
+            let codes: Vec<u8> = values
+                .chunks(BlockGrid::LEN)
+                .zip(&params)
+                .flat_map(|(block, &p)| block.iter().map(move |&v| grid.code(p, v)))
+                .collect();
+            let expected: Vec<f32> = codes
+                .chunks(BlockGrid::LEN)
+                .zip(&params)
+                .flat_map(|(block, &p)| block.iter().map(move |&c| grid.value(p, c)))
+                .collect();
+            let decoded = grid
+                .to_qtensor(rows, cols, &params, &codes)
+                .unwrap()
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for (i, (d, e)) in decoded.iter().zip(&expected).enumerate() {
+                assert!(
+                    (d - e).abs() < 1e-6,
+                    "{dtype:?} value {i}: ggml {d}, grid {e}"
+                );
+            }
+            let error = values
+                .iter()
+                .zip(&expected)
+                .map(|(v, e)| (v - e).abs())
+                .fold(0f32, f32::max);
+            assert!(error < 0.1, "{dtype:?} rounds within a step: {error}");
+        }
+    }
+
+    #[test]
+    fn five_bit_encoder_matrices_are_read_as_int8() {
+        let name = "encoder.layer.0.intermediate.dense.weight";
+        let values: Vec<f32> = (0..4 * 64)
+            .map(|i| ((i * 31) % 53) as f32 / 50.0 - 0.5)
+            .collect();
+        let tensor = Tensor::from_vec(values.clone(), (4, 64), &Device::Cpu).unwrap();
+        assert_eq!(storage_type(name, &tensor), GgmlDType::Q5_0);
+        let bytes = to_gguf(&HashMap::from([(name.to_owned(), tensor)])).unwrap();
+        let mut weights = inference_weights(&bytes, &Device::Cpu).unwrap();
+        let read = weights.compact.matrices.remove(name).unwrap().dequantize();
+        let error = values
+            .iter()
+            .zip(&read)
+            .map(|(v, r)| (v - r).abs())
+            .fold(0f32, f32::max);
+        // Within one 5-bit step (the range over 31) after both roundings.
+        assert!(error < 1.04 / 31.0, "largest error {error}");
     }
 
     #[test]
