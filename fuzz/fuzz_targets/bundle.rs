@@ -1,7 +1,7 @@
 //! A bundle from the network: the fuzzer writes all six files (split at a
 //! separator). Two ways in: the files as given, checked against the fuzzed
-//! manifest; and the same files re-signed with a fresh manifest, as a
-//! hostile server could, which reaches the parsers behind the checksums
+//! manifest; and the same files re-signed with a fresh manifest (JSON files
+//! gzipped first), as a hostile server could, which reaches the parsers behind the checksums
 //! (catalog, embeddings, config, tokenizer, GGUF weights). Either way: a
 //! verified bundle and a working model, or an error; never a panic or an
 //! allocation the size of a lie in a header.
@@ -47,7 +47,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(manifest) = Manifest::parse(parts[0]) {
         load(manifest, contents.clone());
     }
-    // Re-signed: sizes from the first bytes, checksums that match.
+    // Re-signed: sizes from the first bytes, checksums that match, and the
+    // JSON files packed as the exporter packs them, so that the fuzzed JSON
+    // reaches its parsers (gzip itself is covered by the path above).
+    for name in [files::TOKENIZER, files::CATALOG] {
+        if let Some(json) = contents.get_mut(name) {
+            *json = milih_bundle::pack(json);
+        }
+    }
     let dim = usize::from(*parts[0].first().unwrap_or(&8));
     let products = usize::from(*parts[0].get(1).unwrap_or(&1));
     let manifest = Manifest {

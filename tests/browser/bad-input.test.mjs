@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { cp, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { launchBrowser, openSite, serveStatic, scratchDir } from './harness.mjs';
 
 const DIST = process.env.MILIH_DIST ?? 'dist';
@@ -34,14 +35,21 @@ async function damage(model, c) {
     await writeFile(path, bytes);
   }
   if (c.delete) await unlink(join(model, c.delete));
-  if (c.replace) await writeFile(join(model, c.replace.file), c.replace.text);
+  if (c.replace) {
+    const text = Buffer.from(c.replace.text, 'utf8');
+    await writeFile(join(model, c.replace.file), c.replace.gzip ? gzipSync(text) : text);
+  }
   if (c.json_set) {
+    // Packed files (`.jsonz`) are gzipped JSON.
     const path = join(model, c.json_set.file);
-    const json = JSON.parse(await readFile(path, 'utf8'));
+    const packed = path.endsWith('.jsonz');
+    const raw = await readFile(path);
+    const json = JSON.parse((packed ? gunzipSync(raw) : raw).toString('utf8'));
     let at = json;
     for (const key of c.json_set.path.slice(0, -1)) at = at[key];
     at[c.json_set.path.at(-1)] = c.json_set.value;
-    await writeFile(path, JSON.stringify(json));
+    const text = Buffer.from(JSON.stringify(json), 'utf8');
+    await writeFile(path, packed ? gzipSync(text) : text);
   }
   const changed = (c.json_set ?? c.replace)?.file;
   if (c.resign && changed) {

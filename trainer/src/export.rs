@@ -4,7 +4,7 @@ use crate::fsutil::{read, replace_dir_atomic};
 use crate::train::{progress_bar, run_files};
 use anyhow::{Context, Result};
 use milih_bundle::{
-    catalog_to_bytes, embeddings_to_bytes, files, Bundle, ExportedCatalog, FileEntry,
+    catalog_to_bytes, embeddings_to_bytes, files, pack, Bundle, ExportedCatalog, FileEntry,
     Int8Embeddings, Manifest, ProductEntry, FORMAT_VERSION,
 };
 use milih_catalog::Catalog;
@@ -189,7 +189,7 @@ pub fn write_bundle(
     };
     let contents: Vec<(&str, Vec<u8>)> = vec![
         (files::CONFIG, config_json.to_vec()),
-        (files::TOKENIZER, tokenizer_json.to_vec()),
+        (files::TOKENIZER, pack(tokenizer_json)),
         (files::WEIGHTS, gguf.to_vec()),
         (files::EMBEDDINGS, embeddings_to_bytes(&embeddings)),
         (files::CATALOG, catalog_to_bytes(&exported)?),

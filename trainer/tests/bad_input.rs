@@ -140,15 +140,32 @@ fn bad_catalogs_are_refused_with_their_line_and_nothing_is_written() {
     report(failures, cases.len());
 }
 
-/// Sets `value` at `path` inside a JSON file.
+/// Whether a bundle file is packed JSON ([`milih_bundle::pack`]).
+fn is_packed(file: &Path) -> bool {
+    file.extension().is_some_and(|e| e == "jsonz")
+}
+
+/// Sets `value` at `path` inside a JSON file (packed or not).
 fn json_set(file: &Path, path: &[Value], value: &Value) {
-    let mut json: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let bytes = std::fs::read(file).unwrap();
+    let text = if is_packed(file) {
+        milih_bundle::unpack("test", &bytes).unwrap()
+    } else {
+        bytes
+    };
+    let mut json: Value = serde_json::from_slice(&text).unwrap();
     let mut at = &mut json;
     for key in &path[..path.len() - 1] {
         at = &mut at[key.as_str().unwrap()];
     }
     at[path.last().unwrap().as_str().unwrap()] = value.clone();
-    std::fs::write(file, serde_json::to_vec(&json).unwrap()).unwrap();
+    let text = serde_json::to_vec(&json).unwrap();
+    let bytes = if is_packed(file) {
+        milih_bundle::pack(&text)
+    } else {
+        text
+    };
+    std::fs::write(file, bytes).unwrap();
 }
 
 /// Breaks a copy of a bundle as a case says.
@@ -169,11 +186,13 @@ fn damage(bundle: &Path, case: &Value) {
         std::fs::remove_file(bundle.join(name.as_str().unwrap())).unwrap();
     }
     if let Some(r) = case.get("replace") {
-        std::fs::write(
-            bundle.join(r["file"].as_str().unwrap()),
-            r["text"].as_str().unwrap(),
-        )
-        .unwrap();
+        let text = r["text"].as_str().unwrap().as_bytes();
+        let bytes = if r["gzip"].as_bool() == Some(true) {
+            milih_bundle::pack(text)
+        } else {
+            text.to_vec()
+        };
+        std::fs::write(bundle.join(r["file"].as_str().unwrap()), bytes).unwrap();
     }
     if let Some(j) = case.get("json_set") {
         json_set(

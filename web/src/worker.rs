@@ -86,8 +86,14 @@ fn stats(bundle: &Bundle<()>, load_millis: f64) -> CollectionStats {
 }
 
 async fn load() -> Result<Loaded, String> {
-    let manifest_bytes = fetch_bytes(files::MANIFEST, 0, |_| {}).await?;
+    let manifest_bytes = fetch_bytes(request(files::MANIFEST), 0, |_| {}).await?;
     let manifest = Manifest::parse(&manifest_bytes).map_err(|e| e.to_string())?;
+    // Every file is requested at once, then read in order: no round trip
+    // waits between files.
+    let mut requests: HashMap<&str, Download> = files::ALL
+        .iter()
+        .map(|&name| (name, request(name)))
+        .collect();
     let total = manifest.total_bytes();
     let mut done = 0u64;
     let mut contents = HashMap::new();
@@ -108,7 +114,7 @@ async fn load() -> Result<Loaded, String> {
             // in memory, and the model is ready when the download is.
             let mut streamed = StreamedWeights::new(expected as u64);
             let mut piece = Vec::new();
-            fetch_chunks(name, |chunk| {
+            fetch_chunks(take_request(&mut requests, name), |chunk| {
                 piece.resize(chunk.length() as usize, 0);
                 chunk.copy_to(&mut piece);
                 streamed.push(&piece);
@@ -118,7 +124,7 @@ async fn load() -> Result<Loaded, String> {
             done += streamed.len;
             weights = Some(streamed);
         } else {
-            let bytes = fetch_bytes(name, expected, progress).await?;
+            let bytes = fetch_bytes(take_request(&mut requests, name), expected, progress).await?;
             done += bytes.len() as u64;
             if let Some(digest) = native_sha256(&bytes).await {
                 digests.insert(name.to_owned(), digest);
@@ -219,13 +225,31 @@ fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle<()>) -> Result<(), 
 /// Fetches a bundle file into wasm memory, reporting bytes received as
 /// they stream in. `expected` (the manifest's size) sizes the buffer once:
 /// growing a large buffer by doubling would briefly hold it twice.
+/// A requested bundle file: its name and the fetch under way.
+struct Download {
+    name: &'static str,
+    response: js_sys::Promise,
+}
+
+/// Starts fetching bundle file `name`.
+fn request(name: &'static str) -> Download {
+    Download {
+        name,
+        response: scope().fetch_with_str(&format!("{BUNDLE_DIR}{name}")),
+    }
+}
+
+fn take_request(requests: &mut HashMap<&str, Download>, name: &'static str) -> Download {
+    requests.remove(name).unwrap_or_else(|| request(name))
+}
+
 async fn fetch_bytes(
-    name: &str,
+    download: Download,
     expected: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::with_capacity(expected);
-    fetch_chunks(name, |chunk| {
+    fetch_chunks(download, |chunk| {
         let start = bytes.len();
         bytes.resize(start + chunk.length() as usize, 0);
         chunk.copy_to(&mut bytes[start..]);
@@ -235,12 +259,15 @@ async fn fetch_bytes(
     Ok(bytes)
 }
 
-/// Streams bundle file `name`, handing each chunk to `take` and freeing it
+/// Streams a requested bundle file, handing each chunk to `take` and freeing it
 /// right after.
-async fn fetch_chunks(name: &str, mut take: impl FnMut(&js_sys::Uint8Array)) -> Result<(), String> {
-    let url = format!("{BUNDLE_DIR}{name}");
+async fn fetch_chunks(
+    download: Download,
+    mut take: impl FnMut(&js_sys::Uint8Array),
+) -> Result<(), String> {
+    let name = download.name;
     let failed = |what: String| format!("`{name}` could not be downloaded: {what}");
-    let response: web_sys::Response = JsFuture::from(scope().fetch_with_str(&url))
+    let response: web_sys::Response = JsFuture::from(download.response)
         .await
         .map_err(|e| failed(describe(&e)))?
         .unchecked_into();

@@ -19,12 +19,13 @@ pub mod files {
     pub const MANIFEST: &str = "manifest.json";
     pub const WEIGHTS: &str = "model.gguf";
     pub const CONFIG: &str = "config.json";
-    pub const TOKENIZER: &str = "tokenizer.json";
+    /// The tokenizer's JSON, gzipped ([`crate::pack`]).
+    pub const TOKENIZER: &str = "tokenizer.jsonz";
     pub const EMBEDDINGS: &str = "embeddings.i8";
     /// The catalog's JSON, gzipped ([`crate::catalog_to_bytes`]). Not
-    /// `.gz`: some servers send `.gz` files with `Content-Encoding: gzip`,
-    /// and the browser would then hand over inflated bytes, which do not
-    /// match the manifest.
+    /// `.gz` (nor the tokenizer's): some servers send `.gz` files with
+    /// `Content-Encoding: gzip`, and the browser would then hand over
+    /// inflated bytes, which do not match the manifest.
     pub const CATALOG: &str = "catalog.jsonz";
     /// Every file the manifest lists, in load order.
     pub const ALL: [&str; 5] = [CONFIG, TOKENIZER, WEIGHTS, EMBEDDINGS, CATALOG];
@@ -184,47 +185,62 @@ pub struct ExportedCatalog {
     pub products: Vec<ProductEntry>,
 }
 
-/// The most bytes the catalog's JSON may inflate to: far beyond any real
-/// catalog (1,472 products take 1.4 MB), small enough that a hostile file
-/// cannot exhaust a tab's memory.
-pub const MAX_CATALOG_JSON: u64 = 256 << 20;
+/// The most bytes a packed file may inflate to: far beyond any real catalog
+/// (1,472 products take 1.4 MB) or tokenizer (0.5 MB), small enough that a
+/// hostile file cannot exhaust a tab's memory.
+pub const MAX_UNPACKED: u64 = 256 << 20;
 
-/// The catalog as stored: its JSON, gzipped (a quarter of the size, and the
-/// first visit downloads it). The same catalog always gives the same bytes.
-pub fn catalog_to_bytes(catalog: &ExportedCatalog) -> Result<Vec<u8>, BundleError> {
+/// A JSON file as stored: gzipped (the catalog to a quarter, the tokenizer
+/// to 40 %; the first visit downloads both). The same bytes in always give
+/// the same bytes out.
+pub fn pack(json: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let bad = |e: String| BundleError::Content {
-        name: files::CATALOG.into(),
-        reason: e,
-    };
-    let json = serde_json::to_vec(catalog).map_err(|e| bad(e.to_string()))?;
-    // No name and no time in the header: the bytes depend on the catalog only.
+    // No name and no time in the header: the output depends on the input only.
     let mut encoder = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::best());
-    encoder.write_all(&json).map_err(|e| bad(e.to_string()))?;
-    encoder.finish().map_err(|e| bad(e.to_string()))
+    encoder
+        .write_all(json)
+        .expect("writing into a Vec cannot fail");
+    encoder.finish().expect("writing into a Vec cannot fail")
 }
 
-/// Parses [`catalog_to_bytes`]' layout.
-pub fn catalog_from_bytes(bytes: &[u8]) -> Result<ExportedCatalog, BundleError> {
+/// The JSON inside packed bundle file `name` ([`pack`]).
+pub fn unpack(name: &str, bytes: &[u8]) -> Result<Vec<u8>, BundleError> {
     use std::io::Read;
     let bad = |reason: String| BundleError::Content {
-        name: files::CATALOG.into(),
+        name: name.into(),
         reason,
     };
     let mut json = Vec::new();
     flate2::read::GzDecoder::new(bytes)
-        .take(MAX_CATALOG_JSON + 1)
+        .take(MAX_UNPACKED + 1)
         .read_to_end(&mut json)
         .map_err(|e| bad(format!("not a whole gzip stream: {e}")))?;
-    if json.len() as u64 > MAX_CATALOG_JSON {
+    if json.len() as u64 > MAX_UNPACKED {
         return Err(bad(format!(
             "inflates to more than {} MiB",
-            MAX_CATALOG_JSON >> 20
+            MAX_UNPACKED >> 20
         )));
     }
-    serde_json::from_slice(&json).map_err(|e| bad(e.to_string()))
+    Ok(json)
+}
+
+/// The catalog file's bytes ([`pack`]ed JSON).
+pub fn catalog_to_bytes(catalog: &ExportedCatalog) -> Result<Vec<u8>, BundleError> {
+    let json = serde_json::to_vec(catalog).map_err(|e| BundleError::Content {
+        name: files::CATALOG.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(pack(&json))
+}
+
+/// Parses [`catalog_to_bytes`]' layout.
+pub fn catalog_from_bytes(bytes: &[u8]) -> Result<ExportedCatalog, BundleError> {
+    serde_json::from_slice(&unpack(files::CATALOG, bytes)?).map_err(|e| BundleError::Content {
+        name: files::CATALOG.into(),
+        reason: e.to_string(),
+    })
 }
 
 /// The product embeddings as stored: `num_products × dim` int8 values,
@@ -313,7 +329,10 @@ impl<W> Bundle<W> {
         weights: impl FnOnce(&Manifest, &mut HashMap<String, Vec<u8>>) -> Result<W, BundleError>,
     ) -> Result<Self, BundleError> {
         let config_json = take_verified(&manifest, &mut contents, digests, files::CONFIG)?;
-        let tokenizer_json = take_verified(&manifest, &mut contents, digests, files::TOKENIZER)?;
+        let tokenizer_json = unpack(
+            files::TOKENIZER,
+            &take_verified(&manifest, &mut contents, digests, files::TOKENIZER)?,
+        )?;
         let weights = weights(&manifest, &mut contents)?;
         let mut take = |name: &str| take_verified(&manifest, &mut contents, digests, name);
         let embeddings = embeddings_from_bytes(
@@ -429,7 +448,7 @@ mod tests {
         let embeddings = Int8Embeddings::quantize(&[0.6, 0.8], 2);
         let contents: HashMap<String, Vec<u8>> = [
             (files::CONFIG, b"{}".to_vec()),
-            (files::TOKENIZER, b"{}".to_vec()),
+            (files::TOKENIZER, pack(b"{}")),
             (files::WEIGHTS, b"GGUF".to_vec()),
             (files::EMBEDDINGS, embeddings_to_bytes(&embeddings)),
             (files::CATALOG, catalog_to_bytes(&catalog).unwrap()),
