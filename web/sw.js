@@ -8,23 +8,16 @@
 //
 // - install: every file is downloaded into the cache `milih-<version>` and
 //   checked against its SHA-256 (a file that fails is removed); one bad
-//   file fails the install and the running version stays. A first install
-//   (nothing runs yet) stores the site and the bundle manifest only: the
-//   model worker then downloads the bundle through this worker, which stores
-//   each file as it passes (below), so the model builds while the bundle
-//   downloads, once. The model worker checks every bundle file against the
-//   bundle manifest each time it loads them. Files already stored by an
-//   interrupted install are checked and kept.
+//   file fails the install and the running version stays. On a first
+//   install the model bundle's files are left to the model worker, which
+//   checks them against the bundle manifest every time it loads them.
+//   Files already stored by an interrupted install are checked and kept.
 // - the new version waits until the page asks for it ("Use it now"), so a
 //   page never runs on files of two versions.
 // - activate: every other `milih-` cache is deleted, open pages are taken
 //   over (and reload themselves).
-// - fetch: files of the list come from this version's cache; a bundle file
-//   not stored yet (first visit) comes from the network and is stored on
-//   the way. Anything else goes to the network untouched.
-// - message `stored?`: answers `stored` with whether every file of the list
-//   is in the cache (after the stores under way), so the page says "works
-//   offline" only when it does.
+// - fetch: files of the list come from this version's cache only; anything
+//   else goes to the network untouched.
 'use strict';
 
 const PRECACHE = null;
@@ -35,8 +28,7 @@ const BUNDLE_MANIFEST = 'model/manifest.json';
 
 const cacheName = () => `${CACHE_PREFIX}${PRECACHE.version}`;
 const urlOf = (path) => new URL(path, self.registration.scope).href;
-const listedFiles = new Map(PRECACHE.files.map((f) => [f.path, f]));
-const listed = new Set(listedFiles.keys());
+const listed = new Set(PRECACHE.files.map((f) => f.path));
 
 async function sha256Hex(buffer) {
   const digest = await crypto.subtle.digest('SHA-256', buffer);
@@ -65,8 +57,7 @@ function release(buffer) {
 // would cost a round trip each.
 async function store({ again }) {
   const cache = await caches.open(cacheName());
-  const queue = PRECACHE.files.filter((file) => again || !storedOnFirstUse(file));
-  const total = queue.reduce((sum, f) => sum + f.bytes, 0);
+  const total = PRECACHE.files.reduce((sum, f) => sum + f.bytes, 0);
   let done = 0;
   const storeOne = async (file) => {
     const url = urlOf(file.path);
@@ -74,40 +65,37 @@ async function store({ again }) {
     const keptBody = kept ? await kept.arrayBuffer() : undefined;
     const keptMatches = keptBody !== undefined && (await matches(file, keptBody));
     if (keptBody) release(keptBody);
-    if (!keptMatches) await download(cache, url, file);
+    if (!keptMatches) await download(cache, url, file, { check: again || mustCheck(file) });
     done += file.bytes;
     await tellPages({ kind: 'sw-progress', version: PRECACHE.version, loaded: done, total });
   };
+  const queue = [...PRECACHE.files];
   const worker = async () => {
     for (let file = queue.shift(); file; file = queue.shift()) await storeOne(file);
   };
   await Promise.all(Array.from({ length: 4 }, worker));
 }
 
-// Whether `file` is a bundle file that the model worker checks against the
-// bundle's manifest (itself checked here) each time it loads it.
-function checkedByModel(file) {
-  return file.path.startsWith(BUNDLE_DIR) && file.path !== BUNDLE_MANIFEST;
+// Whether storing `file` must check it. The model worker checks every
+// bundle file against the bundle's manifest (itself checked here) each time
+// it loads them, so on a first install, with no working version to keep,
+// checking them here too would only read 22 MB back a second time; a new
+// deployment is checked whole before it can replace the running one.
+function mustCheck(file) {
+  const checkedByModel = file.path.startsWith(BUNDLE_DIR) && file.path !== BUNDLE_MANIFEST;
+  return !checkedByModel || self.registration.active !== null;
 }
 
-// Whether `file` is left out of this install, to be stored as the model
-// worker first downloads it: on a first install only, as there is no
-// working version to keep; a new deployment is stored and checked whole
-// before it can replace the running one.
-function storedOnFirstUse(file) {
-  return checkedByModel(file) && self.registration.active === null;
-}
-
-
-// Streams one file into the cache, then reads it back once to check it:
-// holding the body in memory to check it first would leave a second copy
-// (the stored Response's) waiting for the garbage collector.
-async function download(cache, url, file) {
+// Streams one file into the cache, then (with `check`) reads it back once to
+// check it: holding the body in memory to check it first would leave a
+// second copy (the stored Response's) waiting for the garbage collector.
+async function download(cache, url, file, { check }) {
   const response = await fetch(url, { cache: 'no-store' });
   if (!response.ok) {
     throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
   }
   await cache.put(url, response);
+  if (!check) return;
   const stored = await (await cache.match(url)).arrayBuffer();
   const storedMatches = await matches(file, stored);
   release(stored);
@@ -144,10 +132,6 @@ self.addEventListener('message', (event) => {
   const kind = event.data?.kind;
   if (kind === 'activate') {
     self.skipWaiting();
-  } else if (kind === 'stored?') {
-    event.waitUntil(
-      storedWhole().then((complete) => event.source?.postMessage({ kind: 'stored', complete })),
-    );
   } else if (kind === 'refetch') {
     event.waitUntil(
       store({ again: true }).then(
@@ -157,34 +141,6 @@ self.addEventListener('message', (event) => {
     );
   }
 });
-
-// Stores of bundle files passing through to the model worker.
-const storing = new Set();
-
-// Whether every file of the list is in this version's cache, once the
-// stores under way have ended.
-async function storedWhole() {
-  await Promise.allSettled([...storing]);
-  const cache = await caches.open(cacheName());
-  for (const file of PRECACHE.files) {
-    if (!(await cache.match(urlOf(file.path)))) return false;
-  }
-  return true;
-}
-
-// A bundle file from the network, stored in this version's cache as it
-// passes (one download serves both; the model worker checks what it got).
-async function fetchAndStore(event, cache, path) {
-  if (!checkedByModel(listedFiles.get(path))) return fetch(event.request);
-  const response = await fetch(urlOf(path), { cache: 'no-store' });
-  if (response.ok) {
-    const put = cache.put(urlOf(path), response.clone()).catch(() => {});
-    storing.add(put);
-    put.finally(() => storing.delete(put));
-    event.waitUntil(put);
-  }
-  return response;
-}
 
 self.addEventListener('fetch', (event) => {
   const request = event.request;
@@ -199,7 +155,7 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(
     (async () => {
       const cache = await caches.open(cacheName());
-      return (await cache.match(urlOf(path))) ?? fetchAndStore(event, cache, path);
+      return (await cache.match(urlOf(path))) ?? fetch(request);
     })(),
   );
 });

@@ -161,14 +161,11 @@ fn App() -> impl IntoView {
     let similar = RwSignal::new(None::<SimilarOutcome>);
     let latest_similar = RwSignal::new(0u64);
     let availability = RwSignal::new(None::<Availability>);
-    // Whether the service worker holds every file (asked once the model has
-    // loaded: on a first visit it stores the bundle as the model reads it).
-    let stored = RwSignal::new(None::<bool>);
     let update_ready = RwSignal::new(false);
     let online = RwSignal::new(true);
     offline::watch_connectivity(move |now| online.set(now));
-    // The model starts once the service worker controls the page (on a first
-    // visit it stores the site, then the bundle as the model downloads it).
+    // The model starts once the site is stored for offline use (on a first
+    // visit the service worker downloads it; the model then reads the cache).
     offline::register(offline::Events {
         progress: Box::new(move |loaded, total| {
             if status.with_untracked(|s| matches!(s, Status::Starting | Status::Loading { .. })) {
@@ -191,21 +188,11 @@ fn App() -> impl IntoView {
             );
         }),
         update_ready: Box::new(move || update_ready.set(true)),
-        stored: Box::new(move |complete| stored.set(Some(complete))),
         download_failed: Box::new(move |message| {
             status.set(Status::Failed(format!(
                 "downloading the model again failed: {message}"
             )))
         }),
-    });
-
-    Effect::new(move |asked: Option<bool>| {
-        let ready = status.with(|s| matches!(s, Status::Ready(_)))
-            && availability.with(|a| a == &Some(Availability::Offline));
-        if ready && asked != Some(true) {
-            offline::ask_stored();
-        }
-        ready || asked == Some(true)
     });
 
     // The detail view asks the worker for the product's neighbours.
@@ -293,7 +280,7 @@ fn App() -> impl IntoView {
                 })}
             </header>
             <main>
-                <StatusPanel status=status availability=availability stored=stored />
+                <StatusPanel status=status availability=availability />
                 <form class="filters" on:submit=|ev| ev.prevent_default()>
                     <fieldset>
                         <legend>"Skin type"</legend>
@@ -457,7 +444,6 @@ fn toggle<T: PartialEq + Clone + Send + Sync + 'static>(set: RwSignal<Vec<T>>, i
 fn StatusPanel(
     status: RwSignal<Status>,
     availability: RwSignal<Option<Availability>>,
-    stored: RwSignal<Option<bool>>,
 ) -> impl IntoView {
     move || {
         match status.get() {
@@ -496,11 +482,7 @@ fn StatusPanel(
                     " · "<span data-stat="brands">{stats.brands}" brands"</span>
                     <span class="hint">{format!(" · model ready in {:.1} s ({:.1} MB)", stats.load_millis / 1000.0, mb(stats.bundle_bytes))}</span>
                     {match availability.get() {
-                        Some(Availability::Offline) => match stored.get() {
-                            Some(true) => view! { <span class="hint" data-offline="ready">" · works offline"</span> }.into_any(),
-                            Some(false) => view! { <span class="hint" data-offline="unavailable" title="not every file could be stored in this browser">" · online only"</span> }.into_any(),
-                            None => view! { <span class="hint" data-offline="saving">" · saving for offline use"</span> }.into_any(),
-                        },
+                        Some(Availability::Offline) => view! { <span class="hint" data-offline="ready">" · works offline"</span> }.into_any(),
                         Some(Availability::OnlineOnly(why)) => view! { <span class="hint" data-offline="unavailable" title=why>" · online only"</span> }.into_any(),
                         None => ().into_any(),
                     }}

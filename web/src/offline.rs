@@ -1,8 +1,8 @@
 //! Offline use, page side: registers the service worker (`web/sw.js`),
-//! waits for it to take over before the model starts (so the bundle is
-//! downloaded once, through it, into the cache), asks it whether every file
-//! is stored, offers new deployments, asks for a fresh download when the
-//! stored model is damaged, and tracks whether the browser is online.
+//! waits for its first download before the model starts (so the bundle is
+//! downloaded once, into the cache), offers new deployments, asks for a
+//! fresh download when the stored model is damaged, and tracks whether the
+//! browser is online.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -23,9 +23,6 @@ pub struct Events {
     /// The answer to [`download_again`] when it fails (on success the page
     /// reloads).
     pub download_failed: Box<dyn Fn(String)>,
-    /// The answer to [`ask_stored`]: whether every file of the site is in
-    /// the cache.
-    pub stored: Box<dyn Fn(bool)>,
 }
 
 /// Whether the site is stored for offline use.
@@ -95,9 +92,6 @@ pub fn register(events: Events) {
                     start(Availability::OnlineOnly(format!(
                         "the site could not be stored for offline use: {message}"
                     )));
-                }
-                Some("stored") => {
-                    (events.stored)(field(&data, "complete").as_bool() == Some(true));
                 }
                 Some("refetched") => {
                     if field(&data, "ok").as_bool() == Some(true) {
@@ -227,17 +221,6 @@ pub fn use_update() {
             reload();
         }
     });
-}
-
-/// Asks the service worker whether every file is stored (answered through
-/// [`Events::stored`]). On a first visit it stores the model's files as the
-/// model downloads them, so ask once the model has loaded.
-pub fn ask_stored() {
-    if let Some(controller) = container().and_then(|c| c.controller()) {
-        let message = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&message, &"kind".into(), &"stored?".into());
-        let _ = controller.post_message(&message);
-    }
 }
 
 /// Downloads every file of this version again, checked, into the cache,
