@@ -309,6 +309,11 @@ mod tests {
             .sum()
     }
 
+    fn dequantized(q: &QTensor) -> Vec<f32> {
+        let values = q.dequantize(&Device::Cpu).unwrap();
+        values.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
     #[test]
     fn calibrated_rounding_changes_outputs_less_than_nearest_rounding() {
         let (rows, cols) = (8, 64);
@@ -324,23 +329,10 @@ mod tests {
             let grid = BlockGrid::new(dtype).unwrap();
             let calibrated = quantize(&weights, rows, cols, &gram, grid).unwrap();
             assert_eq!(calibrated.dtype(), dtype);
-            let calibrated = calibrated
-                .dequantize(&Device::Cpu)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let calibrated = dequantized(&calibrated);
             let tensor =
                 candle_core::Tensor::from_vec(weights.clone(), (rows, cols), &Device::Cpu).unwrap();
-            let nearest = QTensor::quantize(&tensor, dtype)
-                .unwrap()
-                .dequantize(&Device::Cpu)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let nearest = dequantized(&QTensor::quantize(&tensor, dtype).unwrap());
             let (ours, theirs) = (
                 output_error(&weights, &calibrated, &inputs, cols),
                 output_error(&weights, &nearest, &inputs, cols),

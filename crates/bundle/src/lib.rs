@@ -190,17 +190,18 @@ pub struct ExportedCatalog {
 /// hostile file cannot exhaust a tab's memory.
 pub const MAX_UNPACKED: u64 = 256 << 20;
 
-/// A JSON file as stored: gzipped (the catalog to a quarter, the tokenizer
-/// to 40 %; the first visit downloads both). The same bytes in always give
-/// the same bytes out.
-pub fn pack(json: &[u8]) -> Vec<u8> {
+/// A file as shipped: gzipped at best compression (the catalog's JSON to a
+/// quarter, the tokenizer's to 40 %, the site's wasm modules to a third; the
+/// first visit downloads them all). The same bytes in always give the same
+/// bytes out.
+pub fn pack(content: &[u8]) -> Vec<u8> {
     use std::io::Write;
     // No name and no time in the header: the output depends on the input only.
     let mut encoder = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::best());
     encoder
-        .write_all(json)
+        .write_all(content)
         .expect("writing into a Vec cannot fail");
     encoder.finish().expect("writing into a Vec cannot fail")
 }

@@ -445,24 +445,18 @@ impl Bert {
     /// under its weight name.
     pub fn observe_inputs(&mut self, statistics: &Arc<InputStatistics>) {
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            let name = |part: &str| format!("encoder.layer.{i}.{part}.weight");
             let attention = &mut layer.attention;
-            attention
-                .query
-                .observe(name("attention.self.query"), statistics);
-            attention
-                .key
-                .observe(name("attention.self.key"), statistics);
-            attention
-                .value
-                .observe(name("attention.self.value"), statistics);
-            attention
-                .output
-                .observe(name("attention.output.dense"), statistics);
-            layer
-                .intermediate
-                .observe(name("intermediate.dense"), statistics);
-            layer.output.observe(name("output.dense"), statistics);
+            let denses = [
+                (&mut attention.query, "attention.self.query"),
+                (&mut attention.key, "attention.self.key"),
+                (&mut attention.value, "attention.self.value"),
+                (&mut attention.output, "attention.output.dense"),
+                (&mut layer.intermediate, "intermediate.dense"),
+                (&mut layer.output, "output.dense"),
+            ];
+            for (dense, part) in denses {
+                dense.observe(format!("encoder.layer.{i}.{part}.weight"), statistics);
+            }
         }
     }
 

@@ -283,3 +283,45 @@ fn the_tiny_bundle_loads_and_answers_any_text() {
         assert!(p.probabilities.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 }
+
+#[test]
+fn observed_layers_report_the_gram_of_their_inputs() {
+    let (config, tokenizer, weights) = tiny();
+    let encoder = TextEncoder::from_json(tokenizer.as_bytes(), 32).unwrap();
+    let mut engine = Engine::new(config.clone(), encoder, weights).unwrap();
+    let statistics = engine.observe_inputs();
+    // One text at a time: no padding tokens among the inputs.
+    let mut tokens = 0;
+    for text in CORPUS {
+        engine.predict(&[text], 1).unwrap();
+        tokens += engine.encoder().windows(text, config.max_windows).unwrap()[0].len();
+    }
+    let grams = statistics.grams();
+    let layers = config.bert.num_hidden_layers;
+    assert_eq!(grams.len(), 6 * layers, "{:?}", grams.keys());
+    for (name, gram) in &grams {
+        let width = if name.ends_with("output.dense.weight") && !name.contains("attention") {
+            config.bert.intermediate_size
+        } else {
+            config.bert.hidden_size
+        };
+        assert_eq!(gram.dim, width, "{name}");
+        assert_eq!(gram.tokens, tokens, "{name}");
+        for i in 0..width {
+            assert!(
+                gram.sum[i * width + i] >= 0.0,
+                "{name}: a diagonal of xᵀx is a sum of squares"
+            );
+            for j in 0..i {
+                let (a, b) = (gram.sum[i * width + j], gram.sum[j * width + i]);
+                assert!(
+                    (a - b).abs() <= 1e-3 * (1.0 + a.abs()),
+                    "{name}: not symmetric at ({i},{j})"
+                );
+            }
+        }
+    }
+    // The query, key and value projections read the same inputs.
+    let query = &grams["encoder.layer.0.attention.self.query.weight"];
+    assert_eq!(query, &grams["encoder.layer.0.attention.self.value.weight"]);
+}

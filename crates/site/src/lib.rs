@@ -44,18 +44,10 @@ const UNZIP_HELPER: &str = "const milihUnzip = (url) => fetch(url).then((respons
 });
 ";
 
-/// Gzip (best compression, no timestamp, so the same module always gives the
-/// same bytes) of a WebAssembly module.
+/// Gzip of a WebAssembly module, packed as the bundle's JSON files are (so
+/// the same module always gives the same bytes).
 pub fn compress_wasm(module: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::best());
-    encoder
-        .write_all(module)
-        .and_then(|()| encoder.try_finish())
-        .expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
+    milih_bundle::pack(module)
 }
 
 /// The name of `wasm`'s compressed file: `x_bg.wasm` -> `x_bg.wasmz`.
