@@ -320,13 +320,8 @@ mod tests {
         let weights = noise(7, rows * cols);
         let inputs = correlated_inputs(400, cols);
         let gram = gram_of(&inputs);
-        for dtype in [
-            GgmlDType::Q4_0,
-            GgmlDType::Q4_1,
-            GgmlDType::Q5_0,
-            GgmlDType::Q5_1,
-        ] {
-            let grid = BlockGrid::new(dtype).unwrap();
+        for grid in BlockGrid::ALL {
+            let dtype = grid.dtype();
             let calibrated = quantize(&weights, rows, cols, &gram, grid).unwrap();
             assert_eq!(calibrated.dtype(), dtype);
             let calibrated = dequantized(&calibrated);

@@ -128,19 +128,25 @@ impl BlockGrid {
     /// Values per block.
     pub const LEN: usize = 32;
 
-    pub fn new(dtype: GgmlDType) -> Option<Self> {
-        let (bits, with_offset) = match dtype {
-            GgmlDType::Q4_0 => (4, false),
-            GgmlDType::Q4_1 => (4, true),
-            GgmlDType::Q5_0 => (5, false),
-            GgmlDType::Q5_1 => (5, true),
-            _ => return None,
-        };
-        Some(Self {
+    /// Every grid: Q4_0, Q4_1, Q5_0, Q5_1.
+    pub const ALL: [Self; 4] = [
+        Self::of(GgmlDType::Q4_0, 4, false),
+        Self::of(GgmlDType::Q4_1, 4, true),
+        Self::of(GgmlDType::Q5_0, 5, false),
+        Self::of(GgmlDType::Q5_1, 5, true),
+    ];
+
+    const fn of(dtype: GgmlDType, bits: u32, with_offset: bool) -> Self {
+        Self {
             dtype,
             bits,
             with_offset,
-        })
+        }
+    }
+
+    /// The grid of `dtype`, if it is one of [`BlockGrid::ALL`].
+    pub fn new(dtype: GgmlDType) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.dtype == dtype)
     }
 
     pub fn dtype(&self) -> GgmlDType {
@@ -752,13 +758,8 @@ mod tests {
     #[test]
     fn block_grids_encode_what_ggml_decodes() {
         let (rows, cols) = (3, 64);
-        for dtype in [
-            GgmlDType::Q4_0,
-            GgmlDType::Q4_1,
-            GgmlDType::Q5_0,
-            GgmlDType::Q5_1,
-        ] {
-            let grid = BlockGrid::new(dtype).unwrap();
+        for grid in BlockGrid::ALL {
+            let dtype = grid.dtype();
             let values: Vec<f32> = (0..rows * cols)
                 .map(|i| ((i * 29) % 41) as f32 / 17.0 - 1.1)
                 .collect();
