@@ -158,13 +158,15 @@ impl BlockGrid {
     }
 
     /// The grid for `values` (one block), the range shrunk by `clip` (1 =
-    /// the whole range) as ggml chooses it: min to max with an offset, else
-    /// the largest magnitude on the grid's longer side.
+    /// the whole range) as ggml chooses it: min to max with an offset (shrunk
+    /// about its middle), else the largest magnitude on the grid's longer side.
     pub fn fit(&self, values: &[f32], clip: f32) -> BlockParams {
         let f16 = half::f16::from_f32;
         if self.with_offset {
-            let lo = values.iter().copied().fold(f32::INFINITY, f32::min) * clip;
-            let hi = values.iter().copied().fold(f32::NEG_INFINITY, f32::max) * clip;
+            let min = values.iter().copied().fold(f32::INFINITY, f32::min);
+            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let (middle, half_range) = ((min + max) / 2.0, (max - min) / 2.0 * clip);
+            let (lo, hi) = (middle - half_range, middle + half_range);
             BlockParams {
                 scale: f16((hi - lo) / (self.levels() - 1) as f32),
                 offset: f16(lo),
