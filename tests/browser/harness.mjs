@@ -9,7 +9,6 @@ import { join } from 'node:path';
 
 export { serveStatic } from './static-server.mjs';
 
-/** Headless Debian Chromium with the flags that work as root and offline. */
 // Temporary folders of this test process (browser profiles, site copies),
 // removed when it exits: each holds tens to hundreds of MB.
 const scratch = [];
@@ -24,6 +23,7 @@ export async function scratchDir(prefix) {
   return dir;
 }
 
+/** Headless Debian Chromium with the flags that work as root and offline. */
 export async function launchBrowser() {
   const userDataDir = await scratchDir('milih-chromium-');
   const context = await chromium.launchPersistentContext(userDataDir, {

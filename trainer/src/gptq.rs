@@ -69,34 +69,6 @@ pub fn quantize(
     Ok(grid.to_qtensor(rows, cols, &params, &codes)?)
 }
 
-/// `weights` on `grid` without calibration (a table whose rows are looked
-/// up, not multiplied): each block takes the clip with the least squared
-/// error, each weight its nearest value.
-pub fn quantize_nearest(
-    weights: &[f32],
-    rows: usize,
-    cols: usize,
-    grid: BlockGrid,
-) -> Result<QTensor> {
-    if !cols.is_multiple_of(BlockGrid::LEN) || weights.len() != rows * cols {
-        bail!(
-            "{} values are not {rows} rows of whole {}-value blocks",
-            weights.len(),
-            BlockGrid::LEN
-        );
-    }
-    let params: Vec<BlockParams> = weights
-        .par_chunks_exact(BlockGrid::LEN)
-        .map(|block| best_params(grid, block, |_| 1.0))
-        .collect();
-    let codes: Vec<u8> = weights
-        .chunks_exact(BlockGrid::LEN)
-        .zip(&params)
-        .flat_map(|(block, &p)| block.iter().map(move |&v| grid.code(p, v)))
-        .collect();
-    Ok(grid.to_qtensor(rows, cols, &params, &codes)?)
-}
-
 fn diagonal(gram: &InputGram) -> impl Fn(usize) -> f64 + '_ {
     move |i| gram.sum[i * gram.dim + i]
 }

@@ -90,16 +90,14 @@ async fn load() -> Result<Loaded, String> {
     let manifest = Manifest::parse(&manifest_bytes).map_err(|e| e.to_string())?;
     // Every file is requested at once, then read in order: no round trip
     // waits between files.
-    let mut requests: HashMap<&str, Download> = files::ALL
-        .iter()
-        .map(|&name| (name, request(name)))
-        .collect();
+    let downloads = files::ALL.map(request);
     let total = manifest.total_bytes();
     let mut done = 0u64;
     let mut contents = HashMap::new();
     let mut digests = HashMap::new();
     let mut weights = None;
-    for name in files::ALL {
+    for download in downloads {
+        let name = download.name;
         let before = done;
         let expected = manifest.entry(name).map_or(0, |e| e.bytes as usize);
         let progress = |loaded| {
@@ -114,7 +112,7 @@ async fn load() -> Result<Loaded, String> {
             // in memory, and the model is ready when the download is.
             let mut streamed = StreamedWeights::new(expected as u64);
             let mut piece = Vec::new();
-            fetch_chunks(take_request(&mut requests, name), |chunk| {
+            fetch_chunks(download, |chunk| {
                 piece.resize(chunk.length() as usize, 0);
                 chunk.copy_to(&mut piece);
                 streamed.push(&piece);
@@ -124,7 +122,7 @@ async fn load() -> Result<Loaded, String> {
             done += streamed.len;
             weights = Some(streamed);
         } else {
-            let bytes = fetch_bytes(take_request(&mut requests, name), expected, progress).await?;
+            let bytes = fetch_bytes(download, expected, progress).await?;
             done += bytes.len() as u64;
             if let Some(digest) = native_sha256(&bytes).await {
                 digests.insert(name.to_owned(), digest);
@@ -222,9 +220,6 @@ fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle<()>) -> Result<(), 
     Ok(())
 }
 
-/// Fetches a bundle file into wasm memory, reporting bytes received as
-/// they stream in. `expected` (the manifest's size) sizes the buffer once:
-/// growing a large buffer by doubling would briefly hold it twice.
 /// A requested bundle file: its name and the fetch under way.
 struct Download {
     name: &'static str,
@@ -239,10 +234,9 @@ fn request(name: &'static str) -> Download {
     }
 }
 
-fn take_request(requests: &mut HashMap<&str, Download>, name: &'static str) -> Download {
-    requests.remove(name).unwrap_or_else(|| request(name))
-}
-
+/// Fetches a bundle file into wasm memory, reporting bytes received as
+/// they stream in. `expected` (the manifest's size) sizes the buffer once:
+/// growing a large buffer by doubling would briefly hold it twice.
 async fn fetch_bytes(
     download: Download,
     expected: usize,

@@ -206,25 +206,25 @@ pub fn pack(content: &[u8]) -> Vec<u8> {
     encoder.finish().expect("writing into a Vec cannot fail")
 }
 
-/// The JSON inside packed bundle file `name` ([`pack`]).
+/// The content of packed bundle file `name` ([`pack`]).
 pub fn unpack(name: &str, bytes: &[u8]) -> Result<Vec<u8>, BundleError> {
     use std::io::Read;
     let bad = |reason: String| BundleError::Content {
         name: name.into(),
         reason,
     };
-    let mut json = Vec::new();
+    let mut content = Vec::new();
     flate2::read::GzDecoder::new(bytes)
         .take(MAX_UNPACKED + 1)
-        .read_to_end(&mut json)
+        .read_to_end(&mut content)
         .map_err(|e| bad(format!("not a whole gzip stream: {e}")))?;
-    if json.len() as u64 > MAX_UNPACKED {
+    if content.len() as u64 > MAX_UNPACKED {
         return Err(bad(format!(
             "inflates to more than {} MiB",
             MAX_UNPACKED >> 20
         )));
     }
-    Ok(json)
+    Ok(content)
 }
 
 /// The catalog file's bytes ([`pack`]ed JSON).
