@@ -18,6 +18,20 @@ use std::path::PathBuf;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (the same slot in mimalloc 2 and 3,
+/// whose option enum keeps retired options in place).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory for reuse. By default mimalloc hands memory that
+/// stayed free for a second back to the OS, and a training step (about a
+/// second) then zero-fills every page of its activations again: a fifth of
+/// the step's time went to page faults.
+fn keep_freed_memory() {
+    // SAFETY: sets one option to a documented value (-1: never purge);
+    // called first thing in `main`, before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 /// Fine-tunes, evaluates and exports Milih's skin-type and embedding model.
 #[derive(Parser)]
 #[command(name = "trainer", version)]
@@ -247,6 +261,7 @@ impl Knobs {
 }
 
 fn main() {
+    keep_freed_memory();
     if let Err(error) = run(Cli::parse()) {
         eprintln!("error: {error:#}");
         std::process::exit(1);

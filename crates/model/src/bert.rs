@@ -109,13 +109,16 @@ impl Dense {
         })?))
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match self {
             Self::Float(linear, observer) => {
                 if let Some(o) = observer {
                     o.statistics.add(&o.name, x)?;
                 }
-                linear.forward(x)
+                match (mode, linear.bias()) {
+                    (Mode::Train, Some(bias)) => crate::train_ops::dense(x, linear.weight(), bias),
+                    _ => linear.forward(x),
+                }
             }
             Self::Int8(linear) => int8_layer(linear, x, Epilogue::Bias),
         }
@@ -255,11 +258,16 @@ impl Embeddings {
         let positions = Tensor::arange(0u32, seq_len as u32, input_ids.device())?;
         // Milih encodes single texts: every token has type 0.
         let types = positions.zeros_like()?;
-        let x = self
-            .words
-            .forward(input_ids)?
-            .broadcast_add(&self.positions.forward(&positions)?)?
-            .broadcast_add(&self.token_types.forward(&types)?)?;
+        let words = self.words.forward(input_ids)?;
+        let positions = self.positions.forward(&positions)?;
+        let types = self.token_types.forward(&types)?;
+        let x = match mode {
+            Mode::Train => crate::train_ops::add_bias(
+                &crate::train_ops::add_bias(&words, &positions)?,
+                &types,
+            )?,
+            Mode::Infer => words.broadcast_add(&positions)?.broadcast_add(&types)?,
+        };
         self.norm.forward(&x, mode)
     }
 }
@@ -289,6 +297,8 @@ impl Attention {
         })
     }
 
+    /// `mask_bias` is `(batch, seq_len)`: 0 for real tokens, a large
+    /// negative number for padding.
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: Mode) -> Result<Tensor> {
         let (batch, seq_len, hidden) = x.dims3()?;
         let split = |t: Tensor| {
@@ -306,25 +316,26 @@ impl Attention {
                 (project(query)?, project(key)?, project(value)?)
             }
             _ => (
-                self.query.forward(x)?,
-                self.key.forward(x)?,
-                self.value.forward(x)?,
+                self.query.forward(x, mode)?,
+                self.key.forward(x, mode)?,
+                self.value.forward(x, mode)?,
             ),
         };
-        let (q, k, v) = (split(q)?, split(k)?, split(v)?);
-        let scores =
-            (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
-        let probs = match mode {
-            Mode::Infer => candle_nn::ops::softmax_last_dim(&scores)?,
-            Mode::Train => crate::train_ops::softmax_last_dim(&scores)?,
+        let context = match mode {
+            Mode::Train => crate::train_ops::attention(&q, &k, &v, mask_bias, self.heads)?,
+            Mode::Infer => {
+                let (q, k, v) = (split(q)?, split(k)?, split(v)?);
+                let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?
+                    .broadcast_add(&mask_bias.unsqueeze(1)?.unsqueeze(1)?)?;
+                candle_nn::ops::softmax_last_dim(&scores)?
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .contiguous()?
+                    .reshape((batch, seq_len, hidden))?
+            }
         };
-        let context = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((batch, seq_len, hidden))?;
         self.norm
-            .forward(&(self.output.forward(&context)? + x)?, mode)
+            .forward(&(self.output.forward(&context, mode)? + x)?, mode)
     }
 }
 
@@ -369,7 +380,7 @@ impl Layer {
                 int8_layer(intermediate, &attended, Epilogue::BiasGelu)?
             }
             (intermediate, activation) => {
-                let inner = intermediate.forward(&attended)?;
+                let inner = intermediate.forward(&attended, mode)?;
                 match activation {
                     Activation::Gelu => crate::train_ops::gelu_erf(&inner)?,
                     Activation::GeluApproximate => inner.gelu()?,
@@ -378,7 +389,7 @@ impl Layer {
             }
         };
         self.norm
-            .forward(&(self.output.forward(&inner)? + attended)?, mode)
+            .forward(&(self.output.forward(&inner, mode)? + attended)?, mode)
     }
 }
 
@@ -471,9 +482,7 @@ impl Bert {
         frozen_layers: usize,
     ) -> Result<Tensor> {
         // 0 where a token is real, a large negative number where it is padding.
-        let mask_bias = ((mask_as_f32(attention_mask)? - 1.0)? * 10_000.0)?
-            .unsqueeze(1)?
-            .unsqueeze(1)?;
+        let mask_bias = ((mask_as_f32(attention_mask)? - 1.0)? * 10_000.0)?;
         let mut x = self.embeddings.forward(input_ids, mode)?;
         if frozen_layers > 0 {
             x = x.detach();

@@ -28,8 +28,10 @@ fn normal_cdf(x: f32) -> f32 {
     0.5 * (1.0 + erf_abs.copysign(z))
 }
 
-/// `e^x` for `x <= 0` (relative error about 2e-7; 0 below e^-87).
-fn exp_nonpositive(x: f32) -> f32 {
+/// `e^x` for `x <= 0` (relative error about 2e-7; e^-87 below -87).
+/// Plain arithmetic, so that loops over it vectorize.
+#[inline(always)]
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     let x = x.max(-87.0);
     // x = n ln2 + r with |r| <= ln2 / 2; ln2 split in two for exactness.
     let n = round_small(x * std::f32::consts::LOG2_E);

@@ -1,13 +1,23 @@
-//! Layer norm, softmax and GELU for training, each one fused op forward and
-//! one fused op backward with the gradient written out by hand. Composed from
-//! tensor ops, each would allocate and walk a dozen temporaries the size of
-//! the activations (for the attention probabilities, 12 heads × 128² per
-//! sequence) in the forward pass and more in the backward one.
+//! Ops for training, each one fused op forward and one backward with the
+//! gradient written out by hand: dense layers, attention, layer norm, GELU
+//! and bias addition. Composed from tensor ops, each would be several graph
+//! nodes, and candle allocates, zero-fills and adds into a gradient for
+//! every node, the size of the activations (for attention, 12 heads × 128²
+//! per sequence).
 //!
 //! CPU, f32, contiguous inputs; the last dimension is the one normalised.
 
+mod attention;
+mod dense;
+mod matrix;
+
+pub use attention::attention;
+pub use dense::dense;
+
 use crate::gelu::{gelu, gelu_derivative};
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor,
+};
 use rayon::prelude::*;
 
 fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
@@ -15,6 +25,80 @@ fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [
         (CpuStorage::F32(data), Some((start, end))) => Ok(&data[start..end]),
         _ => candle_core::bail!("{op}: expects a contiguous f32 tensor"),
     }
+}
+
+/// Runs `f` on the values of some contiguous f32 CPU tensors (backward
+/// passes that write their gradients straight into new vectors).
+fn values_of<R>(
+    tensors: &[&Tensor],
+    op: &str,
+    f: impl FnOnce(&[&[f32]]) -> Result<R>,
+) -> Result<R> {
+    let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+    let values = guards
+        .iter()
+        .map(|(storage, layout)| match &**storage {
+            Storage::Cpu(cpu) => slice(cpu, layout, op),
+            _ => candle_core::bail!("{op}: runs on the CPU only"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    f(&values)
+}
+
+/// Independent partial sums, so that reductions vectorize (a single float
+/// accumulator fixes the order of the additions).
+const LANES: usize = 16;
+
+/// `Σ f(a_i, b_i)` over two slices of one length, in [`LANES`] partial sums.
+#[inline(always)]
+fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(&a, &b)| f(a, b))
+        .sum();
+    for (a, b) in a_chunks.zip(b_chunks) {
+        for i in 0..LANES {
+            lanes[i] += f(a[i], b[i]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `Σ a_i · b_i`.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    sum_pairs(a, b, |a, b| a * b)
+}
+
+/// Softmax of a row, in place. Values more than 87 below the row's largest
+/// (masked scores) get exactly 0.
+fn softmax_in_place(row: &mut [f32]) {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let mut max = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+    for chunk in chunks {
+        for i in 0..LANES {
+            lanes[i] = if chunk[i] > lanes[i] {
+                chunk[i]
+            } else {
+                lanes[i]
+            };
+        }
+    }
+    max = lanes.iter().fold(max, |m, &x| if x > m { x } else { m });
+    for x in row.iter_mut() {
+        let shifted = *x - max;
+        let e = crate::gelu::exp_nonpositive(shifted);
+        *x = if shifted < -87.0 { 0.0 } else { e };
+    }
+    let inverse = 1.0 / sum_pairs(row, row, |x, _| x);
+    row.iter_mut().for_each(|x| *x *= inverse);
 }
 
 /// A tensor and its gradient, both contiguous f32 of one size.
@@ -34,73 +118,6 @@ fn last_dim(layout: &Layout, op: &str) -> Result<usize> {
     match layout.dims().last() {
         Some(&d) if d > 0 => Ok(d),
         _ => candle_core::bail!("{op}: expects a non-empty last dimension"),
-    }
-}
-
-/// Softmax over the last dimension, differentiable.
-pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Softmax)
-}
-
-struct Softmax;
-
-impl CustomOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        "train-softmax"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(storage, layout, self.name())?;
-        let n = last_dim(layout, self.name())?;
-        let mut y = vec![0f32; x.len()];
-        x.par_chunks_exact(n)
-            .zip(y.par_chunks_exact_mut(n))
-            .for_each(|(x, y)| {
-                let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
-                for (y, &x) in y.iter_mut().zip(x) {
-                    *y = (x - max).exp();
-                    sum += *y;
-                }
-                let scale = 1.0 / sum;
-                y.iter_mut().for_each(|y| *y *= scale);
-            });
-        Ok((CpuStorage::F32(y), layout.shape().clone()))
-    }
-
-    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?))
-    }
-}
-
-/// dx = y ⊙ (g − Σ g ⊙ y), row by row.
-struct SoftmaxGrad;
-
-impl CustomOp2 for SoftmaxGrad {
-    fn name(&self) -> &'static str {
-        "train-softmax-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (y, g) = with_gradient((s1, l1), (s2, l2), self.name())?;
-        let n = last_dim(l1, self.name())?;
-        let mut dx = vec![0f32; y.len()];
-        y.par_chunks_exact(n)
-            .zip(g.par_chunks_exact(n))
-            .zip(dx.par_chunks_exact_mut(n))
-            .for_each(|((y, g), dx)| {
-                let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
-                for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(g) {
-                    *dx = y * (g - dot);
-                }
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
 
@@ -166,6 +183,62 @@ impl CustomOp2 for GeluGrad {
     }
 }
 
+/// `x + bias`, where `bias`'s shape is the trailing dims of `x` (a dense
+/// layer's bias, or position embeddings added to each sequence),
+/// differentiable in both. Candle's broadcast add gets the bias's gradient
+/// from a generic reduction that divides per element and runs on one
+/// thread; here it is a parallel sum of rows.
+pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let (x_dims, bias_dims) = (x.dims(), bias.dims());
+    if bias_dims.is_empty()
+        || bias_dims.len() > x_dims.len()
+        || x_dims[x_dims.len() - bias_dims.len()..] != *bias_dims
+    {
+        candle_core::bail!(
+            "add_bias: a bias of shape {bias_dims:?} does not end the shape {x_dims:?}"
+        );
+    }
+    x.contiguous()?.apply_op2(&bias.contiguous()?, AddBias)
+}
+
+struct AddBias;
+
+impl CustomOp2 for AddBias {
+    fn name(&self) -> &'static str {
+        "train-add-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1, self.name())?;
+        let bias = slice(s2, l2, self.name())?;
+        let mut y = x.to_vec();
+        y.par_chunks_exact_mut(bias.len()).for_each(|row| {
+            row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        bias: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let bias_grad = values_of(&[&grad.contiguous()?], self.name(), |values| {
+            Ok(dense::column_sums(values[0], bias.elem_count()))
+        })?;
+        let bias_grad = Tensor::from_vec(bias_grad, bias.shape(), bias.device())?;
+        Ok((Some(grad.clone()), Some(bias_grad)))
+    }
+}
+
 /// Layer norm over the last dimension with weight and bias, differentiable
 /// in all three.
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
@@ -184,8 +257,8 @@ struct LayerNorm {
 /// Mean and reciprocal standard deviation of a row.
 fn moments(x: &[f32], eps: f32) -> (f32, f32) {
     let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let variance = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = sum_pairs(x, x, |v, _| v) / n;
+    let variance = sum_pairs(x, x, |v, _| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (variance + eps).sqrt())
 }
 
@@ -320,7 +393,7 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var, D};
 
-    fn input(shape: (usize, usize, usize), seed: u32) -> Tensor {
+    pub(super) fn input(shape: (usize, usize, usize), seed: u32) -> Tensor {
         let n = shape.0 * shape.1 * shape.2;
         let values: Vec<f32> = (0..n as u32)
             .map(|i| {
@@ -330,7 +403,7 @@ mod tests {
         Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    pub(super) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b)
             .unwrap()
             .abs()
@@ -344,26 +417,33 @@ mod tests {
     }
 
     #[test]
-    fn softmax_and_its_gradient_match_the_composed_ops() {
-        let x = Var::from_tensor(&input((2, 3, 7), 1)).unwrap();
-        let weights = input((2, 3, 7), 2);
-        let fused = softmax_last_dim(x.as_tensor()).unwrap();
-        let composed = candle_nn::ops::softmax(x.as_tensor(), D::Minus1).unwrap();
-        assert!(max_diff(&fused, &composed) < 1e-6);
-        let grad_fused = (fused * &weights)
+    fn add_bias_and_its_gradients_match_broadcast_add() {
+        let x = Var::from_tensor(&input((3, 5, 4), 9)).unwrap();
+        let positions = Var::from_tensor(&input((1, 5, 4), 10).squeeze(0).unwrap()).unwrap();
+        let weights = input((3, 5, 4), 11);
+        let fused = add_bias(x.as_tensor(), positions.as_tensor()).unwrap();
+        let composed = x.as_tensor().broadcast_add(positions.as_tensor()).unwrap();
+        assert_eq!(max_diff(&fused, &composed), 0.0);
+        let gf = (fused * &weights)
             .unwrap()
             .sum_all()
             .unwrap()
             .backward()
             .unwrap();
-        let grad_composed = (composed * &weights)
+        let gc = (composed * &weights)
             .unwrap()
             .sum_all()
             .unwrap()
             .backward()
             .unwrap();
-        let (a, b) = (grad_fused.get(&x).unwrap(), grad_composed.get(&x).unwrap());
-        assert!(max_diff(a, b) < 1e-5, "{}", max_diff(a, b));
+        for (name, var) in [("x", &x), ("bias", &positions)] {
+            let d = max_diff(gf.get(var).unwrap(), gc.get(var).unwrap());
+            assert!(d < 1e-5, "{name}: {d}");
+        }
+        let wrong = Tensor::zeros(4, candle_core::DType::F32, &Device::Cpu).unwrap();
+        let wrong = wrong.reshape((4, 1)).unwrap();
+        let error = add_bias(x.as_tensor(), &wrong).unwrap_err().to_string();
+        assert!(error.contains("does not end the shape"), "{error}");
     }
 
     #[test]
