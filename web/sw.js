@@ -8,16 +8,20 @@
 //
 // - install: every file is downloaded into the cache `milih-<version>` and
 //   checked against its SHA-256 (a file that fails is removed); one bad
-//   file fails the install and the running version stays. On a first
-//   install the model bundle's files are left to the model worker, which
-//   checks them against the bundle manifest every time it loads them.
-//   Files already stored by an interrupted install are checked and kept.
+//   file fails the install and the running version stays. Files already
+//   stored by an interrupted install are checked and kept. On a first
+//   install the model bundle's files (all but its manifest) are not
+//   downloaded here: the model worker has already started downloading
+//   them, checks them against the bundle manifest, and moves its copies
+//   into this cache (the install tells pages which, with `sw-installing`).
+//   A bundle file still missing later is stored when it is first fetched.
 // - the new version waits until the page asks for it ("Use it now"), so a
 //   page never runs on files of two versions.
 // - activate: every other `milih-` cache is deleted, open pages are taken
 //   over (and reload themselves).
-// - fetch: files of the list come from this version's cache only; anything
-//   else goes to the network untouched.
+// - fetch: files of the list come from this version's cache only (a
+//   missing bundle file from the network, and stored); anything else goes
+//   to the network untouched.
 'use strict';
 
 const PRECACHE = null;
@@ -25,6 +29,9 @@ const CACHE_PREFIX = 'milih-';
 // The model bundle (see `web/src/worker.rs`) and its manifest.
 const BUNDLE_DIR = 'model/';
 const BUNDLE_MANIFEST = 'model/manifest.json';
+// Where the model worker streams the bundle files on a first visit, before
+// it moves them into this version's cache (`INCOMING` in web/src/worker.rs).
+const INCOMING = 'milih-incoming';
 
 const cacheName = () => `${CACHE_PREFIX}${PRECACHE.version}`;
 const urlOf = (path) => new URL(path, self.registration.scope).href;
@@ -51,61 +58,60 @@ function release(buffer) {
   if (typeof buffer.transfer === 'function') buffer.transfer(0);
 }
 
+// Whether `path` is a bundle file the model worker checks on every load
+// (every file of the bundle but its manifest).
+function checkedByModel(path) {
+  return path.startsWith(BUNDLE_DIR) && path !== BUNDLE_MANIFEST;
+}
+
 // Downloads the files of this version into its cache, checking each one.
-// With `again`, stored files are downloaded anew (the recovery path).
+// With `again`, stored files are downloaded anew (the recovery path). A
+// first install leaves the bundle files to the page (see the top).
 // Files are handled a few at a time: one after another, the small ones
 // would cost a round trip each.
 async function store({ again }) {
+  const first = !again && self.registration.active === null;
+  await tellPages({ kind: 'sw-installing', version: PRECACHE.version, cache: cacheName(), first });
   const cache = await caches.open(cacheName());
-  const total = PRECACHE.files.reduce((sum, f) => sum + f.bytes, 0);
-  let done = 0;
+  const files = PRECACHE.files.filter((f) => !(first && checkedByModel(f.path)));
   const storeOne = async (file) => {
     const url = urlOf(file.path);
     const kept = again ? undefined : await cache.match(url);
     const keptBody = kept ? await kept.arrayBuffer() : undefined;
     const keptMatches = keptBody !== undefined && (await matches(file, keptBody));
     if (keptBody) release(keptBody);
-    if (!keptMatches) await download(cache, url, file, { check: again || mustCheck(file) });
-    done += file.bytes;
-    await tellPages({ kind: 'sw-progress', version: PRECACHE.version, loaded: done, total });
+    if (!keptMatches) await download(cache, url, file, { again });
   };
-  const queue = [...PRECACHE.files];
+  const queue = [...files];
   const worker = async () => {
     for (let file = queue.shift(); file; file = queue.shift()) await storeOne(file);
   };
   await Promise.all(Array.from({ length: 4 }, worker));
 }
 
-// Whether storing `file` must check it. The model worker checks every
-// bundle file against the bundle's manifest (itself checked here) each time
-// it loads them, so on a first install, with no working version to keep,
-// checking them here too would only read 22 MB back a second time; a new
-// deployment is checked whole before it can replace the running one.
-function mustCheck(file) {
-  const checkedByModel = file.path.startsWith(BUNDLE_DIR) && file.path !== BUNDLE_MANIFEST;
-  return !checkedByModel || self.registration.active !== null;
-}
-
-// Streams one file into the cache, then (with `check`) reads it back once to
-// check it: holding the body in memory to check it first would leave a
-// second copy (the stored Response's) waiting for the garbage collector.
-async function download(cache, url, file, { check }) {
-  const response = await fetch(url, { cache: 'no-store' });
-  if (!response.ok) {
-    throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
+// Streams one file into the cache, then reads it back once to check it:
+// holding the body in memory to check it first would leave a second copy
+// (the stored Response's) waiting for the garbage collector. Unless `again`,
+// the browser's HTTP cache may answer first: the page has just downloaded
+// its own code, and the model worker its code, moments before. A copy from
+// there that fails the check is downloaded anew.
+async function download(cache, url, file, { again }) {
+  for (const mode of again ? ['no-store'] : ['force-cache', 'no-store']) {
+    const response = await fetch(url, { cache: mode });
+    if (!response.ok) {
+      throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
+    }
+    await cache.put(url, response);
+    const stored = await (await cache.match(url)).arrayBuffer();
+    const storedMatches = await matches(file, stored);
+    release(stored);
+    if (storedMatches) return;
   }
-  await cache.put(url, response);
-  if (!check) return;
-  const stored = await (await cache.match(url)).arrayBuffer();
-  const storedMatches = await matches(file, stored);
-  release(stored);
-  if (!storedMatches) {
-    await cache.delete(url);
-    throw new Error(
-      `\`${file.path}\` on the server does not match this version's SHA-256: ` +
-        'the deployment is incomplete or the file is damaged',
-    );
-  }
+  await cache.delete(url);
+  throw new Error(
+    `\`${file.path}\` on the server does not match this version's SHA-256: ` +
+      'the deployment is incomplete or the file is damaged',
+  );
 }
 
 self.addEventListener('install', (event) => {
@@ -121,7 +127,9 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
       for (const name of await caches.keys()) {
-        if (name.startsWith(CACHE_PREFIX) && name !== cacheName()) await caches.delete(name);
+        if (name.startsWith(CACHE_PREFIX) && name !== cacheName() && name !== INCOMING) {
+          await caches.delete(name);
+        }
       }
       await self.clients.claim();
     })(),
@@ -155,7 +163,15 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(
     (async () => {
       const cache = await caches.open(cacheName());
-      return (await cache.match(urlOf(path))) ?? fetch(request);
+      const stored = await cache.match(urlOf(path));
+      if (stored) return stored;
+      const response = await fetch(request);
+      // A bundle file the first visit did not get to store (the page
+      // closed first): store it now. The model checks it on every load.
+      if (response.ok && checkedByModel(path)) {
+        event.waitUntil(cache.put(urlOf(path), response.clone()));
+      }
+      return response;
     })(),
   );
 });

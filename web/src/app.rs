@@ -2,7 +2,9 @@
 //! work is sent to the worker; this side only renders.
 
 use crate::offline::{self, Availability};
-use crate::protocol::{CollectionStats, MapPoint, Request, Response, ResultCard, Search};
+use crate::protocol::{
+    CollectionStats, MapPoint, Request, Response, ResultCard, Search, KEEP_COPIES,
+};
 use crate::url_state::{UrlState, View};
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
@@ -160,39 +162,64 @@ fn App() -> impl IntoView {
 
     let similar = RwSignal::new(None::<SimilarOutcome>);
     let latest_similar = RwSignal::new(0u64);
-    let availability = RwSignal::new(None::<Availability>);
     let update_ready = RwSignal::new(false);
     let online = RwSignal::new(true);
     offline::watch_connectivity(move |now| online.set(now));
-    // The model starts once the site is stored for offline use (on a first
-    // visit the service worker downloads it; the model then reads the cache).
+    // The model starts at once. On a first visit it downloads the bundle
+    // straight from the network and keeps a copy of each file, which goes
+    // into the cache the installing service worker fills with the rest of
+    // the site: the bundle is downloaded once, and the model does not wait
+    // for the site to be stored.
+    let copies = RwSignal::new(BundleCopies::NotNeeded);
+    let site_stored = RwSignal::new(None::<Availability>);
+    let store_into = RwSignal::new(None::<String>);
+    start_worker(WorkerSignals {
+        status,
+        outcome,
+        request_error,
+        latest_search,
+        similar,
+        latest_similar,
+        copies,
+    });
     offline::register(offline::Events {
-        progress: Box::new(move |loaded, total| {
-            if status.with_untracked(|s| matches!(s, Status::Starting | Status::Loading { .. })) {
-                status.set(Status::Loading {
-                    loaded,
-                    total,
-                    stage: "saving Milih for offline use".into(),
-                });
-            }
-        }),
-        start_model: Box::new(move |now| {
-            availability.set(Some(now));
-            start_worker(
-                status,
-                outcome,
-                request_error,
-                latest_search,
-                similar,
-                latest_similar,
-            );
-        }),
+        storing_into: Box::new(move |cache| store_into.set(Some(cache))),
+        availability: Box::new(move |now| site_stored.set(Some(now))),
         update_ready: Box::new(move || update_ready.set(true)),
         download_failed: Box::new(move |message| {
             status.set(Status::Failed(format!(
                 "downloading the model again failed: {message}"
             )))
         }),
+    });
+    // Once the model has loaded from verified files and the service worker
+    // has named its cache, the copies go there; if the site cannot be
+    // stored (or another tab's install stores it), they are let go.
+    Effect::new(move |_| {
+        if copies.get() != BundleCopies::Kept || !status.with(|s| matches!(s, Status::Ready(_))) {
+            return;
+        }
+        match (store_into.get(), site_stored.get()) {
+            (_, Some(Availability::OnlineOnly(_))) | (None, Some(Availability::Offline)) => {
+                copies.set(BundleCopies::NotNeeded);
+                post(&Request::DropCopies);
+            }
+            (Some(cache), _) => {
+                copies.set(BundleCopies::Storing);
+                post(&Request::StoreBundle { cache });
+            }
+            (None, None) => {}
+        }
+    });
+    let availability = Memo::new(move |_| match (site_stored.get(), copies.get()) {
+        (Some(Availability::Offline), BundleCopies::NotNeeded | BundleCopies::Stored) => {
+            Some(Availability::Offline)
+        }
+        (Some(Availability::Offline), BundleCopies::Failed(why)) => {
+            Some(Availability::OnlineOnly(why))
+        }
+        (Some(Availability::Offline), BundleCopies::Kept | BundleCopies::Storing) => None,
+        (stored, _) => stored,
     });
 
     // The detail view asks the worker for the product's neighbours.
@@ -443,7 +470,7 @@ fn toggle<T: PartialEq + Clone + Send + Sync + 'static>(set: RwSignal<Vec<T>>, i
 #[component]
 fn StatusPanel(
     status: RwSignal<Status>,
-    availability: RwSignal<Option<Availability>>,
+    availability: Memo<Option<Availability>>,
 ) -> impl IntoView {
     move || {
         match status.get() {
@@ -914,25 +941,65 @@ fn percent(part: usize, whole: usize) -> f64 {
     }
 }
 
-fn start_worker(
+/// Where the model worker's copies of the bundle files are (see
+/// [`Request::Load`]).
+#[derive(Debug, Clone, PartialEq)]
+enum BundleCopies {
+    /// None kept: the files came from the cache, or cannot be stored.
+    NotNeeded,
+    /// The worker keeps them (while it loads, and after).
+    Kept,
+    Storing,
+    Stored,
+    /// Why they are not stored.
+    Failed(String),
+}
+
+/// What the worker's answers update.
+struct WorkerSignals {
     status: RwSignal<Status>,
     outcome: RwSignal<Option<Outcome>>,
     request_error: RwSignal<Option<String>>,
     latest_search: RwSignal<u64>,
     similar: RwSignal<Option<SimilarOutcome>>,
     latest_similar: RwSignal<u64>,
-) {
-    // Trunk's loader shim for the `worker` binary; relative, so the site
-    // works under any path.
-    let worker = match Worker::new("./worker_loader.js") {
-        Ok(worker) => worker,
-        Err(e) => {
-            status.set(Status::Failed(format!(
-                "the model worker cannot start: {e:?}"
-            )));
-            return;
+    copies: RwSignal<BundleCopies>,
+}
+
+const WORKER_ERROR: &str = "the model worker stopped with an error (see the browser console)";
+
+fn start_worker(signals: WorkerSignals) {
+    let WorkerSignals {
+        status,
+        outcome,
+        request_error,
+        latest_search,
+        similar,
+        latest_similar,
+        copies,
+    } = signals;
+    // Started by `boot.js` while the page loaded, with what it said since;
+    // else started here. Trunk's loader shim for the `worker` binary;
+    // relative, so the site works under any path.
+    let (worker, early, keep_copies) = match early_worker() {
+        Some(started) => started,
+        None => {
+            let keep_copies = offline::supported() && !offline::controlled();
+            let query = if keep_copies { KEEP_COPIES } else { "" };
+            match Worker::new(&format!("./worker_loader.js{query}")) {
+                Ok(worker) => (worker, js_sys::Array::new(), keep_copies),
+                Err(e) => {
+                    status.set(Status::Failed(format!(
+                        "the model worker cannot start: {e:?}"
+                    )));
+                    return;
+                }
+            }
         }
     };
+    if keep_copies {
+        copies.set(BundleCopies::Kept);
+    }
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let response = match serde_wasm_bindgen::from_value::<Response>(event.data()) {
             Ok(response) => response,
@@ -959,7 +1026,19 @@ fn start_worker(
                 stage,
             }),
             Response::Loaded { stats } => status.set(Status::Ready(stats)),
-            Response::Failed { message } => status.set(Status::Failed(message)),
+            Response::Failed { message } => {
+                if copies.get_untracked() == BundleCopies::Kept {
+                    copies.set(BundleCopies::Failed(
+                        "the model's files did not pass their checks, so they were not stored"
+                            .into(),
+                    ));
+                }
+                status.set(Status::Failed(message))
+            }
+            Response::BundleStored { error } => copies.set(match error {
+                None => BundleCopies::Stored,
+                Some(why) => BundleCopies::Failed(why),
+            }),
             Response::Results {
                 id,
                 query_text,
@@ -1026,16 +1105,44 @@ fn start_worker(
         }
     });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
+    for event in early.iter() {
+        if event.is_instance_of::<MessageEvent>() {
+            let _ = on_message
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .call1(&JsValue::NULL, &event);
+        } else {
+            status.set(Status::Failed(WORKER_ERROR.into()));
+        }
+    }
     on_message.forget();
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_event: web_sys::Event| {
-        status.set(Status::Failed(
-            "the model worker stopped with an error (see the browser console)".into(),
-        ));
+        status.set(Status::Failed(WORKER_ERROR.into()));
     });
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     on_error.forget();
-    WORKER.with(|w| *w.borrow_mut() = Some(worker));
     expose_embed();
+}
+
+/// The worker `boot.js` started, the messages it has sent so far, and
+/// whether it keeps copies of the model's files.
+fn early_worker() -> Option<(Worker, js_sys::Array, bool)> {
+    let window = web_sys::window()?;
+    let started = js_sys::Reflect::get(&window, &"milihWorker".into()).ok()?;
+    let worker = js_sys::Reflect::get(&started, &"worker".into())
+        .ok()?
+        .dyn_into::<Worker>()
+        .ok()?;
+    let early = js_sys::Reflect::get(&started, &"early".into())
+        .ok()?
+        .dyn_into::<js_sys::Array>()
+        .ok()?;
+    let keep_copies = js_sys::Reflect::get(&started, &"keepCopies".into())
+        .ok()?
+        .as_bool()?;
+    let _ = js_sys::Reflect::delete_property(&window, &"milihWorker".into());
+    Some((worker, early, keep_copies))
 }
 
 fn resolve_embed(id: u64, value: &JsValue) {

@@ -1,8 +1,9 @@
 //! Offline use, page side: registers the service worker (`web/sw.js`),
-//! waits for its first download before the model starts (so the bundle is
-//! downloaded once, into the cache), offers new deployments, asks for a
-//! fresh download when the stored model is damaged, and tracks whether the
-//! browser is online.
+//! learns which cache a first install fills (the model worker adds the
+//! bundle files it downloaded, so they are downloaded once), says when the
+//! site works offline, offers new deployments, asks for a fresh download
+//! when the stored model is damaged, and tracks whether the browser is
+//! online.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -13,11 +14,12 @@ use web_sys::{ServiceWorkerContainer, ServiceWorkerRegistration, ServiceWorkerSt
 
 /// What the page learns from the service worker.
 pub struct Events {
-    /// The first download of the site into the cache: bytes done and total.
-    pub progress: Box<dyn Fn(u64, u64)>,
-    /// Start the model: the cache is ready, or the site runs without one.
-    /// Called once.
-    pub start_model: Box<dyn Fn(Availability)>,
+    /// A first install stores the site into this cache; the bundle files
+    /// are left to the page (the model worker's copies).
+    pub storing_into: Box<dyn Fn(String)>,
+    /// The site's files are stored and the service worker serves them, or
+    /// the site runs without one. Called once.
+    pub availability: Box<dyn Fn(Availability)>,
     /// A new deployment is stored and waits for [`use_update`].
     pub update_ready: Box<dyn Fn()>,
     /// The answer to [`download_again`] when it fails (on success the page
@@ -44,6 +46,17 @@ fn container() -> Option<ServiceWorkerContainer> {
     Some(navigator.service_worker())
 }
 
+/// Whether this browser can keep the site for offline use here.
+pub fn supported() -> bool {
+    container().is_some()
+}
+
+/// Whether a service worker served this page (its files, the model's
+/// included, come from the cache).
+pub fn controlled() -> bool {
+    container().is_some_and(|c| c.controller().is_some())
+}
+
 fn field(data: &JsValue, name: &str) -> JsValue {
     js_sys::Reflect::get(data, &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
@@ -54,8 +67,8 @@ fn reload() {
     }
 }
 
-/// Registers the service worker and calls `events.start_model` when the
-/// model may start.
+/// Registers the service worker and calls `events.availability` once it is
+/// known whether the site is stored.
 pub fn register(events: Events) {
     let events = Rc::new(events);
     let started = Rc::new(Cell::new(false));
@@ -64,7 +77,7 @@ pub fn register(events: Events) {
         let started = started.clone();
         move |availability: Availability| {
             if !started.replace(true) {
-                (events.start_model)(availability);
+                (events.availability)(availability);
             }
         }
     };
@@ -83,9 +96,10 @@ pub fn register(events: Events) {
         Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             let data = event.data();
             match field(&data, "kind").as_string().as_deref() {
-                Some("sw-progress") => {
-                    let number = |name| field(&data, name).as_f64().unwrap_or(0.0) as u64;
-                    (events.progress)(number("loaded"), number("total"));
+                Some("sw-installing") if field(&data, "first").as_bool() == Some(true) => {
+                    if let Some(cache) = field(&data, "cache").as_string() {
+                        (events.storing_into)(cache);
+                    }
                 }
                 Some("sw-failed") => {
                     let message = field(&data, "message").as_string().unwrap_or_default();
@@ -108,9 +122,9 @@ pub fn register(events: Events) {
     container.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
 
-    // A first install takes the page over: the model may start, from the
-    // cache. Any later change of controller is a new version: reload, so
-    // the page never runs on files of two versions.
+    // A first install takes the page over: the site is stored. Any later
+    // change of controller is a new version: reload, so the page never runs
+    // on files of two versions.
     let on_controller_change = {
         let start = start.clone();
         let first_install = Cell::new(!had_controller);

@@ -9,10 +9,24 @@ use milih_rank::{Filter, SkinFit, PREDICTED_SUITABLE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The worker's URL query on a visit the service worker does not serve
+/// (yet): the worker then keeps a copy of each bundle file it downloads,
+/// for [`Request::StoreBundle`]. The model is downloaded once, straight
+/// into the worker, and not through the service worker first.
+pub const KEEP_COPIES: &str = "?keep-copies";
+
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum Request {
+    /// Put the worker's copies of the bundle files (see
+    /// [`KEEP_COPIES`]) into this Cache Storage cache (the installing
+    /// service worker's), then let them go.
+    StoreBundle {
+        cache: String,
+    },
+    /// Let the kept copies go (the site cannot be stored here).
+    DropCopies,
     Search {
         id: u64,
         search: Search,
@@ -59,6 +73,10 @@ pub enum Response {
     },
     Loaded {
         stats: CollectionStats,
+    },
+    /// The answer to [`Request::StoreBundle`]: `None`, or why storing failed.
+    BundleStored {
+        error: Option<String>,
     },
     Failed {
         message: String,

@@ -10,7 +10,7 @@ use milih_model::quantized::{GgufStream, InferenceWeights};
 use milih_model::{Engine, ModelError};
 use milih_rank::{dot, skin_fit, top_k, Int8Embeddings, SkinFit};
 use sha2::Digest;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -20,6 +20,12 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultRea
 /// Where the bundle lives, relative to the worker script.
 const BUNDLE_DIR: &str = "model/";
 
+/// The cache the bundle files go into as they download on a first visit,
+/// until they have passed their checks and the service worker has named
+/// its own cache. Streaming them there keeps no second copy in memory.
+/// `web/sw.js` leaves it alone.
+const INCOMING: &str = "milih-incoming";
+
 struct Loaded {
     engine: Engine,
     bundle: Bundle<()>,
@@ -27,6 +33,10 @@ struct Loaded {
 
 thread_local! {
     static STATE: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+    /// Copies of the bundle files being written into [`INCOMING`] as they
+    /// download (see [`crate::protocol::KEEP_COPIES`]): the bundle file and
+    /// the `Cache.put` promise.
+    static COPIES: RefCell<Vec<(&'static str, js_sys::Promise)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -62,15 +72,81 @@ pub fn start() {
     // Messages posted before this point would have been lost: the page waits
     // for this one before sending any.
     send(&Response::Started);
-    wasm_bindgen_futures::spawn_local(async {
-        let started = now();
-        match load().await {
-            Ok(loaded) => {
-                let stats = stats(&loaded.bundle, now() - started);
-                STATE.with(|s| *s.borrow_mut() = Some(loaded));
-                send(&Response::Loaded { stats });
-            }
-            Err(message) => send(&Response::Failed { message }),
+    let keep_copies = scope().location().search() == crate::protocol::KEEP_COPIES;
+    if !keep_copies {
+        drop_copies();
+    }
+    wasm_bindgen_futures::spawn_local(load_and_report(keep_copies));
+}
+
+async fn load_and_report(keep_copies: bool) {
+    let started = now();
+    match load(keep_copies).await {
+        Ok(loaded) => {
+            let stats = stats(&loaded.bundle, now() - started);
+            STATE.with(|s| *s.borrow_mut() = Some(loaded));
+            send(&Response::Loaded { stats });
+        }
+        Err(message) => {
+            // Files that failed their checks are not worth storing.
+            drop_copies();
+            send(&Response::Failed { message });
+        }
+    }
+}
+
+/// Moves the bundle files from [`INCOMING`] into `cache`, under the URLs
+/// they were downloaded from (where the service worker looks for them).
+async fn store_copies(cache: &str) -> Result<(), String> {
+    let copies = COPIES.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    if copies.is_empty() {
+        return Err("no downloaded copy of the model is left to store".into());
+    }
+    let failed = |e: JsValue| {
+        format!(
+            "the model could not be stored for offline use: {}",
+            describe(&e)
+        )
+    };
+    let caches = scope().caches().map_err(failed)?;
+    let open = |name: &str| {
+        let opening = caches.open(name);
+        async move {
+            let cache: web_sys::Cache = JsFuture::from(opening).await?.unchecked_into();
+            Ok::<_, JsValue>(cache)
+        }
+    };
+    let (incoming, target) = (
+        open(INCOMING).await.map_err(failed)?,
+        open(cache).await.map_err(failed)?,
+    );
+    for (name, put) in copies {
+        JsFuture::from(put).await.map_err(failed)?;
+        let url = format!("{BUNDLE_DIR}{name}");
+        let copy = JsFuture::from(incoming.match_with_str(&url))
+            .await
+            .map_err(failed)?
+            .dyn_into::<web_sys::Response>()
+            .map_err(|_| format!("the downloaded copy of `{name}` went missing"))?;
+        JsFuture::from(target.put_with_str(&url, &copy))
+            .await
+            .map_err(failed)?;
+    }
+    JsFuture::from(caches.delete(INCOMING))
+        .await
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// Deletes the copies (and any left by an earlier visit).
+fn drop_copies() {
+    let puts: Vec<_> = COPIES.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    wasm_bindgen_futures::spawn_local(async move {
+        for (_, put) in puts {
+            let _ = JsFuture::from(put).await;
+        }
+        if let Ok(caches) = scope().caches() {
+            let _ = JsFuture::from(caches.delete(INCOMING)).await;
         }
     });
 }
@@ -85,14 +161,20 @@ fn stats(bundle: &Bundle<()>, load_millis: f64) -> CollectionStats {
     )
 }
 
-async fn load() -> Result<Loaded, String> {
-    let manifest_bytes = fetch_bytes(request(files::MANIFEST), 0, |_| {}).await?;
+async fn load(keep_copies: bool) -> Result<Loaded, String> {
+    // The service worker stores the manifest itself, checked against its
+    // own list.
+    let manifest_bytes = fetch_bytes(request(files::MANIFEST, false), 0, |_| {}).await?;
     let manifest = Manifest::parse(&manifest_bytes).map_err(|e| e.to_string())?;
     // Every file is requested at once, then read in order: no round trip
     // waits between files.
-    let downloads = files::ALL.map(request);
+    let downloads = files::ALL.map(|name| request(name, keep_copies));
     let total = manifest.total_bytes();
     let mut done = 0u64;
+    // Progress goes out in steps of about 2 % of the bundle: a message per
+    // network chunk would keep the page busy re-rendering while it loads.
+    let step = (total / 50).max(1);
+    let last_sent = Cell::new(0u64);
     let mut contents = HashMap::new();
     let mut digests = HashMap::new();
     let mut weights = None;
@@ -101,8 +183,13 @@ async fn load() -> Result<Loaded, String> {
         let before = done;
         let expected = manifest.entry(name).map_or(0, |e| e.bytes as usize);
         let progress = |loaded| {
+            let loaded_bytes = before + loaded;
+            if loaded_bytes < last_sent.get() + step && loaded_bytes < total {
+                return;
+            }
+            last_sent.set(loaded_bytes);
             send(&Response::Progress {
-                loaded_bytes: before + loaded,
+                loaded_bytes,
                 total_bytes: total,
                 stage: format!("downloading {name}"),
             });
@@ -185,10 +272,11 @@ fn start_model(
 fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle<()>) -> Result<(), String> {
     const MIN_COSINE: f32 = 0.999;
     const MAX_PROBABILITY_DIFF: f32 = 0.01;
-    const CHECKED: usize = 3;
+    const CHECKED: usize = 1;
     let products = &bundle.catalog.products;
-    // The shortest texts: any product shows a mismatch, and short ones keep
-    // the check to a few milliseconds of the cold start.
+    // The shortest text: any product shows a mismatch, and one short one
+    // keeps the check to a few milliseconds of the cold start (it runs
+    // before the browser has optimised the model's code).
     let mut texts: Vec<(usize, String)> = products
         .iter()
         .enumerate()
@@ -220,17 +308,20 @@ fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle<()>) -> Result<(), 
     Ok(())
 }
 
-/// A requested bundle file: its name and the fetch under way.
+/// A requested bundle file: its name, the fetch under way, and whether to
+/// write a copy of it into [`INCOMING`] as it downloads.
 struct Download {
     name: &'static str,
     response: js_sys::Promise,
+    keep_copy: bool,
 }
 
 /// Starts fetching bundle file `name`.
-fn request(name: &'static str) -> Download {
+fn request(name: &'static str, keep_copy: bool) -> Download {
     Download {
         name,
         response: scope().fetch_with_str(&format!("{BUNDLE_DIR}{name}")),
+        keep_copy,
     }
 }
 
@@ -272,6 +363,16 @@ async fn fetch_chunks(
             response.status_text()
         )));
     }
+    if download.keep_copy {
+        // A copy of a response tees its body; the cache reads the copy as
+        // this reader reads the original.
+        let copy = web_sys::Response::clone(&response).map_err(|e| failed(describe(&e)))?;
+        let put = wasm_bindgen_futures::future_to_promise(async move {
+            let cache: web_sys::Cache = JsFuture::from(incoming_cache()).await?.unchecked_into();
+            JsFuture::from(cache.put_with_str(&format!("{BUNDLE_DIR}{name}"), &copy)).await
+        });
+        COPIES.with(|c| c.borrow_mut().push((name, put)));
+    }
     let Some(body) = response.body() else {
         return Ok(());
     };
@@ -292,6 +393,22 @@ async fn fetch_chunks(
         take(&chunk);
         release(&chunk.buffer());
     }
+}
+
+/// [`INCOMING`], opened once.
+fn incoming_cache() -> js_sys::Promise {
+    thread_local! {
+        static OPENED: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
+    }
+    OPENED.with(|opened| {
+        opened
+            .borrow_mut()
+            .get_or_insert_with(|| match scope().caches() {
+                Ok(caches) => caches.open(INCOMING),
+                Err(e) => js_sys::Promise::reject(&e),
+            })
+            .clone()
+    })
 }
 
 /// The weight file as it downloads: read into the model, hashed and
@@ -362,9 +479,25 @@ fn describe(error: &JsValue) -> String {
 }
 
 fn handle(request: Request) {
+    let (id, result) = match request {
+        Request::StoreBundle { cache } => {
+            wasm_bindgen_futures::spawn_local(async move {
+                let error = store_copies(&cache).await.err();
+                send(&Response::BundleStored { error });
+            });
+            return;
+        }
+        Request::DropCopies => return drop_copies(),
+        request => answer(&request),
+    };
+    send(&result.unwrap_or_else(|message| Response::RequestFailed { id, message }));
+}
+
+/// The answer to a request about the loaded model.
+fn answer(request: &Request) -> (u64, Result<Response, String>) {
     STATE.with(|state| {
         let state = state.borrow();
-        let (id, result) = match (&request, state.as_ref()) {
+        match (request, state.as_ref()) {
             (
                 Request::Search { id, .. }
                 | Request::Similar { id, .. }
@@ -411,9 +544,11 @@ fn handle(request: Request) {
                     });
                 (*id, result)
             }
-        };
-        send(&result.unwrap_or_else(|message| Response::RequestFailed { id, message }));
-    });
+            (Request::StoreBundle { .. } | Request::DropCopies, _) => {
+                (0, Err("not a question for the model".to_owned()))
+            }
+        }
+    })
 }
 
 /// A result card; `explain` reads the product's skin-type fits, which are
