@@ -166,10 +166,11 @@ fn App() -> impl IntoView {
     let online = RwSignal::new(true);
     offline::watch_connectivity(move |now| online.set(now));
     // The model starts at once. On a first visit it downloads the bundle
-    // straight from the network and keeps a copy of each file, which goes
-    // into the cache the installing service worker fills with the rest of
-    // the site: the bundle is downloaded once, and the model does not wait
-    // for the site to be stored.
+    // straight from the network and streams a copy of each file aside,
+    // which goes into the cache the installing service worker fills with
+    // the rest of the site once the files pass their checks: the bundle is
+    // downloaded once, and the model does not wait for the site to be
+    // stored.
     let copies = RwSignal::new(BundleCopies::NotNeeded);
     let site_stored = RwSignal::new(None::<Availability>);
     let store_into = RwSignal::new(None::<String>);
@@ -1000,6 +1001,8 @@ fn start_worker(signals: WorkerSignals) {
     if keep_copies {
         copies.set(BundleCopies::Kept);
     }
+    // The collection's figures, between `Loaded` and `Checked`.
+    let loaded_stats = RefCell::new(None::<CollectionStats>);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let response = match serde_wasm_bindgen::from_value::<Response>(event.data()) {
             Ok(response) => response,
@@ -1025,7 +1028,19 @@ fn start_worker(signals: WorkerSignals) {
                 total: total_bytes,
                 stage,
             }),
-            Response::Loaded { stats } => status.set(Status::Ready(stats)),
+            Response::Loaded { stats } => {
+                status.update(|s| {
+                    if let Status::Loading { stage, .. } = s {
+                        *stage = "checking the model".into();
+                    }
+                });
+                *loaded_stats.borrow_mut() = Some(stats);
+            }
+            Response::Checked => {
+                if let Some(stats) = loaded_stats.borrow_mut().take() {
+                    status.set(Status::Ready(stats));
+                }
+            }
             Response::Failed { message } => {
                 if copies.get_untracked() == BundleCopies::Kept {
                     copies.set(BundleCopies::Failed(

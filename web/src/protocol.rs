@@ -71,9 +71,14 @@ pub enum Response {
         total_bytes: u64,
         stage: String,
     },
+    /// The bundle passed its checks and the model is built; it checks
+    /// itself against the catalog next ([`Response::Checked`]).
     Loaded {
         stats: CollectionStats,
     },
+    /// The model reproduced the bundle's own numbers: it answers requests
+    /// from now on.
+    Checked,
     /// The answer to [`Request::StoreBundle`]: `None`, or why storing failed.
     BundleStored {
         error: Option<String>,

@@ -81,11 +81,21 @@ pub fn start() {
 
 async fn load_and_report(keep_copies: bool) {
     let started = now();
-    match load(keep_copies).await {
+    let checked = match load(keep_copies).await {
         Ok(loaded) => {
-            let stats = stats(&loaded.bundle, now() - started);
+            // The page takes in the collection's figures while the model
+            // checks itself.
+            send(&Response::Loaded {
+                stats: stats(&loaded.bundle, now() - started),
+            });
+            check_reproduces_catalog(&loaded.engine, &loaded.bundle).map(|()| loaded)
+        }
+        Err(message) => Err(message),
+    };
+    match checked {
+        Ok(loaded) => {
             STATE.with(|s| *s.borrow_mut() = Some(loaded));
-            send(&Response::Loaded { stats });
+            send(&Response::Checked);
         }
         Err(message) => {
             // Files that failed their checks are not worth storing.
@@ -228,7 +238,8 @@ async fn load(keep_copies: bool) -> Result<Loaded, String> {
     start_model(manifest, contents, &digests, weights)
 }
 
-/// Verifies the downloaded files and builds the engine.
+/// Verifies the downloaded files and builds the engine (not yet checked
+/// against the catalog: [`check_reproduces_catalog`]).
 ///
 /// Kept out of line, like the other steps below, so that no wasm function
 /// grows huge: the browser optimises a function that runs long, and
@@ -258,7 +269,6 @@ fn start_model(
             bundle.manifest.embedding_dim
         ));
     }
-    check_reproduces_catalog(&engine, &bundle)?;
     // The engine holds its own copy of the model now.
     bundle.tokenizer_json = Vec::new();
     bundle.config_json = Vec::new();

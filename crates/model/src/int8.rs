@@ -46,18 +46,41 @@ impl Int8Matrix {
         scale_of: impl Fn(&[f32]) -> f32,
     ) -> Self {
         assert_eq!(weights.len(), rows * cols, "weights are not {rows}x{cols}");
+        Self::quantize_rows(
+            rows,
+            cols,
+            |r, row| row.copy_from_slice(&weights[r * cols..(r + 1) * cols]),
+            scale_of,
+        )
+    }
+
+    /// [`Int8Matrix::quantize`] of a matrix handed over row by row:
+    /// `fill(r, row)` writes row `r`'s values, so that the whole matrix is
+    /// never held in f32.
+    pub fn quantize_by_row(rows: usize, cols: usize, fill: impl FnMut(usize, &mut [f32])) -> Self {
+        Self::quantize_rows(rows, cols, fill, |row| largest_magnitude(row) / INT8_LEVELS)
+    }
+
+    fn quantize_rows(
+        rows: usize,
+        cols: usize,
+        mut fill: impl FnMut(usize, &mut [f32]),
+        scale_of: impl Fn(&[f32]) -> f32,
+    ) -> Self {
         let stride = cols.div_ceil(STEP) * STEP;
         let mut values = vec![0i8; rows * stride];
         let mut scales = vec![0f32; rows];
-        for ((row, packed), scale) in weights
-            .chunks_exact(cols.max(1))
-            .zip(values.chunks_exact_mut(stride.max(1)))
+        let mut row = vec![0f32; cols];
+        for (r, (packed, scale)) in values
+            .chunks_exact_mut(stride.max(1))
             .zip(&mut scales)
+            .enumerate()
         {
-            let rounded = scale_of(row);
+            fill(r, &mut row);
+            let rounded = scale_of(&row);
             if rounded > 0.0 && rounded.is_finite() {
                 *scale = rounded;
-                quantize_i8(row, 1.0 / rounded, packed);
+                quantize_i8(&row, 1.0 / rounded, packed);
             }
         }
         Self {

@@ -493,6 +493,12 @@ impl GgufStream {
                 return Ok(());
             }
         }
+        if inference && tensor.dtype == GgmlDType::Q5_0 && is_encoder_matrix_name(name) {
+            if let Some(matrix) = q5_0_matrix(&raw, &tensor.dims) {
+                self.weights.compact.matrices.insert(name.clone(), matrix);
+                return Ok(());
+            }
+        }
         let q = ggml_file::qtensor_from_ggml(tensor.dtype, &raw, tensor.dims.clone(), &self.device)
             .map_err(gguf_error)?;
         drop(raw);
@@ -548,6 +554,41 @@ fn row_scaled_matrix(raw: &[u8], dims: &[usize]) -> Option<Int8Matrix> {
         scales.push(scale);
     }
     Int8Matrix::from_rows(rows, cols, &values, scales)
+}
+
+/// The int8 matrix of a Q5_0 matrix, decoded a row at a time straight from
+/// its blocks (the same values as candle's dequantization, without a
+/// tensor of the whole matrix in f32 and two copies of it). `None` if the
+/// bytes do not hold `dims` in whole blocks.
+fn q5_0_matrix(raw: &[u8], dims: &[usize]) -> Option<Int8Matrix> {
+    const BLOCK: usize = 32;
+    const BLOCK_BYTES: usize = 22;
+    let &[rows, cols] = dims else {
+        return None;
+    };
+    if cols == 0 || !cols.is_multiple_of(BLOCK) || raw.len() != rows * (cols / BLOCK) * BLOCK_BYTES
+    {
+        return None;
+    }
+    let row_bytes = cols / BLOCK * BLOCK_BYTES;
+    Some(Int8Matrix::quantize_by_row(rows, cols, |r, row| {
+        let blocks = raw[r * row_bytes..(r + 1) * row_bytes].chunks_exact(BLOCK_BYTES);
+        for (block, out) in blocks.zip(row.chunks_exact_mut(BLOCK)) {
+            // A block: f16 scale, 32 fifth bits, 32 low nibbles; value
+            // j and j + 16 share byte j of the nibbles.
+            let d = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+            let high = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+            let (low_half, high_half) = out.split_at_mut(BLOCK / 2);
+            for (j, &nibbles) in block[6..].iter().enumerate() {
+                let fifth_low = ((high >> j) << 4 & 0x10) as u8;
+                let fifth_high = ((high >> (j + 12)) & 0x10) as u8;
+                let low = i32::from((nibbles & 0x0F) | fifth_low) - 16;
+                let up = i32::from((nibbles >> 4) | fifth_high) - 16;
+                low_half[j] = low as f32 * d;
+                high_half[j] = up as f32 * d;
+            }
+        }
+    }))
 }
 
 /// Checks, in overflow-free arithmetic, that a tensor's declared shape fits
@@ -821,6 +862,24 @@ mod tests {
             .fold(0f32, f32::max);
         // Within one 5-bit step (the range over 31) after both roundings.
         assert!(error < 1.04 / 31.0, "largest error {error}");
+    }
+
+    #[test]
+    fn five_bit_blocks_decode_as_candle_dequantizes_them() {
+        let (rows, cols) = (3, 96);
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919) % 211) as f32 / 40.0 - 2.6)
+            .collect();
+        let tensor = Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&tensor, GgmlDType::Q5_0).unwrap();
+        let raw = q.data().unwrap().into_owned();
+        let direct = q5_0_matrix(&raw, &[rows, cols]).unwrap();
+        let through_f32 = q.dequantize(&Device::Cpu).unwrap();
+        let through_f32 = through_f32.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let expected = Int8Matrix::quantize(&through_f32, rows, cols);
+        assert_eq!(direct.dequantize(), expected.dequantize());
+        assert_eq!(q5_0_matrix(&raw[1..], &[rows, cols]).map(|_| ()), None);
+        assert_eq!(q5_0_matrix(&raw, &[rows, cols + 32]).map(|_| ()), None);
     }
 
     #[test]

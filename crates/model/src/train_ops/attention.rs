@@ -235,7 +235,7 @@ impl CustomOp3 for Attention {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{input, max_diff};
+    use super::super::tests::{assert_same_gradients, input, max_diff};
     use super::*;
     use candle_core::{Device, Var, D};
 
@@ -283,22 +283,8 @@ mod tests {
         let fused = attention(qt, kt, vt, &mask, heads).unwrap();
         let reference = composed(qt, kt, vt, &mask, heads);
         assert!(max_diff(&fused, &reference) < 1e-5);
-        let gf = (fused * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gr = (reference * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for (name, var) in [("queries", &q), ("keys", &k), ("values", &v)] {
-            let d = max_diff(gf.get(var).unwrap(), gr.get(var).unwrap());
-            assert!(d < 1e-4, "{name}: {d}");
-        }
+        let vars = [("queries", &q), ("keys", &k), ("values", &v)];
+        let gf = assert_same_gradients(fused, reference, &weights, &vars, 1e-4);
         // Padding keys get no attention, so their values no gradient.
         let padded = gf
             .get(&v)

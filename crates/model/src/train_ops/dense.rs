@@ -123,7 +123,7 @@ pub(super) fn column_sums(values: &[f32], width: usize) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{input, max_diff};
+    use super::super::tests::{assert_same_gradients, input, max_diff};
     use super::*;
     use candle_core::Var;
 
@@ -141,22 +141,13 @@ mod tests {
             .broadcast_add(b.as_tensor())
             .unwrap();
         assert!(max_diff(&fused, &composed) < 1e-4);
-        let gf = (fused * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gc = (composed * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for (name, var) in [("x", &x), ("weight", &w), ("bias", &b)] {
-            let d = max_diff(gf.get(var).unwrap(), gc.get(var).unwrap());
-            assert!(d < 1e-4, "{name}: {d}");
-        }
+        assert_same_gradients(
+            fused,
+            composed,
+            &weights,
+            &[("x", &x), ("weight", &w), ("bias", &b)],
+            1e-4,
+        );
     }
 
     #[test]

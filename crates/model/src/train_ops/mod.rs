@@ -403,6 +403,32 @@ mod tests {
         Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
     }
 
+    /// Asserts that Σ weights ⊙ output sends each variable the same
+    /// gradient through the fused op as through the composed ops (within
+    /// `tolerance`), and returns the fused op's gradients.
+    pub(super) fn assert_same_gradients(
+        fused: Tensor,
+        composed: Tensor,
+        weights: &Tensor,
+        vars: &[(&str, &Var)],
+        tolerance: f32,
+    ) -> candle_core::backprop::GradStore {
+        let backward = |t: Tensor| {
+            (t * weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap()
+        };
+        let (fused, composed) = (backward(fused), backward(composed));
+        for (name, var) in vars {
+            let d = max_diff(fused.get(var).unwrap(), composed.get(var).unwrap());
+            assert!(d < tolerance, "{name}: {d}");
+        }
+        fused
+    }
+
     pub(super) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b)
             .unwrap()
@@ -424,22 +450,13 @@ mod tests {
         let fused = add_bias(x.as_tensor(), positions.as_tensor()).unwrap();
         let composed = x.as_tensor().broadcast_add(positions.as_tensor()).unwrap();
         assert_eq!(max_diff(&fused, &composed), 0.0);
-        let gf = (fused * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gc = (composed * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for (name, var) in [("x", &x), ("bias", &positions)] {
-            let d = max_diff(gf.get(var).unwrap(), gc.get(var).unwrap());
-            assert!(d < 1e-5, "{name}: {d}");
-        }
+        assert_same_gradients(
+            fused,
+            composed,
+            &weights,
+            &[("x", &x), ("bias", &positions)],
+            1e-5,
+        );
         let wrong = Tensor::zeros(4, candle_core::DType::F32, &Device::Cpu).unwrap();
         let wrong = wrong.reshape((4, 1)).unwrap();
         let error = add_bias(x.as_tensor(), &wrong).unwrap_err().to_string();
@@ -453,20 +470,7 @@ mod tests {
         let fused = gelu_erf(x.as_tensor()).unwrap();
         let reference = x.as_tensor().gelu_erf().unwrap();
         assert!(max_diff(&fused, &reference) < 1e-6);
-        let gf = (fused * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gr = (reference * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let d = max_diff(gf.get(&x).unwrap(), gr.get(&x).unwrap());
-        assert!(d < 1e-5, "{d}");
+        assert_same_gradients(fused, reference, &weights, &[("x", &x)], 1e-5);
     }
 
     #[test]
@@ -492,21 +496,12 @@ mod tests {
                 .unwrap()
         };
         assert!(max_diff(&fused, &composed) < 1e-5);
-        let gf = (fused * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gc = (composed * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for (name, var) in [("x", &x), ("weight", &w), ("bias", &b)] {
-            let d = max_diff(gf.get(var).unwrap(), gc.get(var).unwrap());
-            assert!(d < 1e-4, "{name}: {d}");
-        }
+        assert_same_gradients(
+            fused,
+            composed,
+            &weights,
+            &[("x", &x), ("weight", &w), ("bias", &b)],
+            1e-4,
+        );
     }
 }
