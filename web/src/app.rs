@@ -943,7 +943,7 @@ fn percent(part: usize, whole: usize) -> f64 {
 }
 
 /// Where the model worker's copies of the bundle files are (see
-/// [`Request::Load`]).
+/// [`KEEP_COPIES`]).
 #[derive(Debug, Clone, PartialEq)]
 enum BundleCopies {
     /// None kept: the files came from the cache, or cannot be stored.

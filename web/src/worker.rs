@@ -119,17 +119,14 @@ async fn store_copies(cache: &str) -> Result<(), String> {
         )
     };
     let caches = scope().caches().map_err(failed)?;
-    let open = |name: &str| {
-        let opening = caches.open(name);
-        async move {
-            let cache: web_sys::Cache = JsFuture::from(opening).await?.unchecked_into();
-            Ok::<_, JsValue>(cache)
-        }
-    };
-    let (incoming, target) = (
-        open(INCOMING).await.map_err(failed)?,
-        open(cache).await.map_err(failed)?,
-    );
+    let incoming: web_sys::Cache = JsFuture::from(incoming_cache())
+        .await
+        .map_err(failed)?
+        .unchecked_into();
+    let target: web_sys::Cache = JsFuture::from(caches.open(cache))
+        .await
+        .map_err(failed)?
+        .unchecked_into();
     for (name, put) in copies {
         JsFuture::from(put).await.map_err(failed)?;
         let url = format!("{BUNDLE_DIR}{name}");
@@ -489,25 +486,18 @@ fn describe(error: &JsValue) -> String {
 }
 
 fn handle(request: Request) {
-    let (id, result) = match request {
-        Request::StoreBundle { cache } => {
-            wasm_bindgen_futures::spawn_local(async move {
-                let error = store_copies(&cache).await.err();
-                send(&Response::BundleStored { error });
-            });
-            return;
-        }
-        Request::DropCopies => return drop_copies(),
-        request => answer(&request),
-    };
-    send(&result.unwrap_or_else(|message| Response::RequestFailed { id, message }));
-}
-
-/// The answer to a request about the loaded model.
-fn answer(request: &Request) -> (u64, Result<Response, String>) {
     STATE.with(|state| {
         let state = state.borrow();
-        match (request, state.as_ref()) {
+        let (id, result) = match (&request, state.as_ref()) {
+            (Request::StoreBundle { cache }, _) => {
+                let cache = cache.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let error = store_copies(&cache).await.err();
+                    send(&Response::BundleStored { error });
+                });
+                return;
+            }
+            (Request::DropCopies, _) => return drop_copies(),
             (
                 Request::Search { id, .. }
                 | Request::Similar { id, .. }
@@ -554,11 +544,9 @@ fn answer(request: &Request) -> (u64, Result<Response, String>) {
                     });
                 (*id, result)
             }
-            (Request::StoreBundle { .. } | Request::DropCopies, _) => {
-                (0, Err("not a question for the model".to_owned()))
-            }
-        }
-    })
+        };
+        send(&result.unwrap_or_else(|message| Response::RequestFailed { id, message }));
+    });
 }
 
 /// A result card; `explain` reads the product's skin-type fits, which are
