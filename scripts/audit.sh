@@ -9,6 +9,9 @@ CARGO_DENY_VERSION=0.20.2
 if ! cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
   cargo install --locked --quiet "cargo-deny@$CARGO_DENY_VERSION"
 fi
+# cargo-deny reads every crate of the lock file, for every target; on a
+# fresh machine the builds so far have downloaded only the host's and wasm's.
+cargo fetch --locked --quiet
 cargo deny --offline check licenses bans sources
 # The advisory database lives on GitHub; without it, say so rather than pass
 # silently.

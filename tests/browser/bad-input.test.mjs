@@ -60,6 +60,15 @@ async function damage(model, c) {
     const entry = manifest.files.find((f) => f.name === changed);
     entry.bytes = bytes.length;
     entry.sha256 = createHash('sha256').update(bytes).digest('hex');
+    // Files over one block also list each block's digest (milih_bundle::BLOCK_BYTES).
+    const block = 1 << 20;
+    delete entry.block_sha256;
+    if (bytes.length > block) {
+      entry.block_sha256 = [];
+      for (let at = 0; at < bytes.length; at += block) {
+        entry.block_sha256.push(createHash('sha256').update(bytes.subarray(at, at + block)).digest('hex'));
+      }
+    }
     await writeFile(manifestPath, JSON.stringify(manifest));
   }
 }

@@ -154,11 +154,18 @@ fn json_set(file: &Path, path: &[Value], value: &Value) {
         bytes
     };
     let mut json: Value = serde_json::from_slice(&text).unwrap();
+    // Keys are object keys or array indices.
+    fn step<'a>(at: &'a mut Value, key: &Value) -> &'a mut Value {
+        match key {
+            Value::Number(index) => &mut at[index.as_u64().unwrap() as usize],
+            key => &mut at[key.as_str().unwrap()],
+        }
+    }
     let mut at = &mut json;
     for key in &path[..path.len() - 1] {
-        at = &mut at[key.as_str().unwrap()];
+        at = step(at, key);
     }
-    at[path.last().unwrap().as_str().unwrap()] = value.clone();
+    *step(at, path.last().unwrap()) = value.clone();
     let text = serde_json::to_vec(&json).unwrap();
     let bytes = if is_packed(file) {
         milih_bundle::pack(&text)

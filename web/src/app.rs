@@ -183,7 +183,10 @@ fn App() -> impl IntoView {
         latest_similar,
         copies,
     });
-    offline::register(offline::Events {
+    // The service worker registers once the model has loaded (or failed
+    // to): a first visit's install would otherwise compete with the
+    // model's download for the processor.
+    let offline_events = RefCell::new(Some(offline::Events {
         storing_into: Box::new(move |cache| store_into.set(Some(cache))),
         availability: Box::new(move |now| site_stored.set(Some(now))),
         update_ready: Box::new(move || update_ready.set(true)),
@@ -192,6 +195,13 @@ fn App() -> impl IntoView {
                 "downloading the model again failed: {message}"
             )))
         }),
+    }));
+    Effect::new(move |_| {
+        if status.with(|s| matches!(s, Status::Ready(_) | Status::Failed(_))) {
+            if let Some(events) = offline_events.borrow_mut().take() {
+                offline::register(events);
+            }
+        }
     });
     // Once the model has loaded from verified files and the service worker
     // has named its cache, the copies go there; if the site cannot be

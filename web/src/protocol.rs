@@ -9,11 +9,7 @@ use milih_rank::{Filter, SkinFit, PREDICTED_SUITABLE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The worker's URL query on a visit the service worker does not serve
-/// (yet): the worker then keeps a copy of each bundle file it downloads,
-/// for [`Request::StoreBundle`]. The model is downloaded once, straight
-/// into the worker, and not through the service worker first.
-pub const KEEP_COPIES: &str = "?keep-copies";
+pub use milih_bundle::files::KEEP_COPIES;
 
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use crate::protocol::{
     similarity_reasons, AvoidCheck, CollectionStats, Explanation, Request, Response, ResultCard,
     Search,
 };
-use milih_bundle::{files, Bundle, Manifest, ProductEntry};
+use milih_bundle::{files, Bundle, FileEntry, Manifest, ProductEntry, StreamDigest};
 use milih_model::quantized::{GgufStream, InferenceWeights};
 use milih_model::{Engine, ModelError};
 use milih_rank::{dot, skin_fit, top_k, Int8Embeddings, SkinFit};
@@ -16,9 +16,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultReader};
-
-/// Where the bundle lives, relative to the worker script.
-const BUNDLE_DIR: &str = "model/";
 
 /// The cache the bundle files go into as they download on a first visit,
 /// until they have passed their checks and the service worker has named
@@ -129,7 +126,7 @@ async fn store_copies(cache: &str) -> Result<(), String> {
         .unchecked_into();
     for (name, put) in copies {
         JsFuture::from(put).await.map_err(failed)?;
-        let url = format!("{BUNDLE_DIR}{name}");
+        let url = format!("{}{name}", files::SITE_DIR);
         let copy = JsFuture::from(incoming.match_with_str(&url))
             .await
             .map_err(failed)?
@@ -204,16 +201,17 @@ async fn load(keep_copies: bool) -> Result<Loaded, String> {
         if name == files::WEIGHTS {
             // Read into the model as it downloads: the file is never whole
             // in memory, and the model is ready when the download is.
-            let mut streamed = StreamedWeights::new(expected as u64);
+            let entry = manifest.entry(name).map_err(|e| e.to_string())?;
+            let mut streamed = StreamedWeights::new(entry);
             let mut piece = Vec::new();
             fetch_chunks(download, |chunk| {
                 piece.resize(chunk.length() as usize, 0);
                 chunk.copy_to(&mut piece);
                 streamed.push(&piece);
-                progress(streamed.len);
+                progress(streamed.len());
             })
             .await?;
-            done += streamed.len;
+            done += streamed.len();
             weights = Some(streamed);
         } else {
             let bytes = fetch_bytes(download, expected, progress).await?;
@@ -232,7 +230,9 @@ async fn load(keep_copies: bool) -> Result<Loaded, String> {
         total_bytes: total,
         stage: "checking files and starting the model".into(),
     });
-    start_model(manifest, contents, &digests, weights)
+    let (weights, measured) = weights.finish().await;
+    let (size, digest) = measured?;
+    start_model(manifest, contents, &digests, weights, (size, &digest))
 }
 
 /// Verifies the downloaded files and builds the engine (not yet checked
@@ -246,12 +246,12 @@ fn start_model(
     manifest: Manifest,
     contents: HashMap<String, Vec<u8>>,
     digests: &HashMap<String, String>,
-    weights: StreamedWeights,
+    weights: Result<InferenceWeights, ModelError>,
+    measured: (u64, &StreamDigest),
 ) -> Result<Loaded, String> {
-    let (weights, size, digest) = weights.finish();
     // Size and checksum first: a damaged file is named as such, whatever
     // reading it as weights said.
-    let bundle = Bundle::assemble_apart(manifest, contents, digests, weights, (size, &digest))
+    let bundle = Bundle::assemble_apart(manifest, contents, digests, weights, measured)
         .map_err(|e| e.to_string())?;
     let (weights, mut bundle) = bundle.take_weights();
     let engine = weights
@@ -281,17 +281,21 @@ fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle<()>) -> Result<(), 
     const MAX_PROBABILITY_DIFF: f32 = 0.01;
     const CHECKED: usize = 1;
     let products = &bundle.catalog.products;
-    // The shortest text: any product shows a mismatch, and one short one
+    // The shortest texts: any product shows a mismatch, and a short one
     // keeps the check to a few milliseconds of the cold start (it runs
-    // before the browser has optimised the model's code).
-    let mut texts: Vec<(usize, String)> = products
+    // before the browser has optimised the model's code). Chosen by length
+    // alone, so that only their texts are written.
+    let mut by_length: Vec<(usize, usize)> = products
         .iter()
         .enumerate()
-        .map(|(i, p)| (i, p.product.model_text()))
+        .map(|(i, p)| (p.product.model_text_len(), i))
         .collect();
-    texts.sort_by_key(|(i, text)| (text.len(), *i));
-    texts.truncate(CHECKED);
-    let (sample, texts): (Vec<usize>, Vec<String>) = texts.into_iter().unzip();
+    by_length.sort_unstable();
+    let sample: Vec<usize> = by_length.iter().take(CHECKED).map(|&(_, i)| i).collect();
+    let texts: Vec<String> = sample
+        .iter()
+        .map(|&i| products[i].product.model_text())
+        .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let predictions = engine
         .predict(&refs, refs.len().max(1))
@@ -323,11 +327,23 @@ struct Download {
     keep_copy: bool,
 }
 
-/// Starts fetching bundle file `name`.
+/// Takes over the request for bundle file `name` that the loader script
+/// started ([`files::EARLY_REQUESTS`]), or starts one.
 fn request(name: &'static str, keep_copy: bool) -> Download {
+    let early = js_sys::Reflect::get(&scope(), &files::EARLY_REQUESTS.into())
+        .ok()
+        .and_then(|map| map.dyn_into::<js_sys::Map>().ok())
+        .and_then(|map| {
+            let key = JsValue::from(name);
+            let response = map.get(&key);
+            // A request is read once: a later load fetches anew.
+            map.delete(&key);
+            response.dyn_into::<js_sys::Promise>().ok()
+        });
     Download {
         name,
-        response: scope().fetch_with_str(&format!("{BUNDLE_DIR}{name}")),
+        response: early
+            .unwrap_or_else(|| scope().fetch_with_str(&format!("{}{name}", files::SITE_DIR))),
         keep_copy,
     }
 }
@@ -376,7 +392,7 @@ async fn fetch_chunks(
         let copy = web_sys::Response::clone(&response).map_err(|e| failed(describe(&e)))?;
         let put = wasm_bindgen_futures::future_to_promise(async move {
             let cache: web_sys::Cache = JsFuture::from(incoming_cache()).await?.unchecked_into();
-            JsFuture::from(cache.put_with_str(&format!("{BUNDLE_DIR}{name}"), &copy)).await
+            JsFuture::from(cache.put_with_str(&format!("{}{name}", files::SITE_DIR), &copy)).await
         });
         COPIES.with(|c| c.borrow_mut().push((name, put)));
     }
@@ -424,22 +440,24 @@ struct StreamedWeights {
     /// The reader, or why reading failed (reported only if the file passes
     /// its checks).
     stream: Result<GgufStream, ModelError>,
-    hasher: sha2::Sha256,
-    len: u64,
+    hasher: StreamHasher,
 }
 
 impl StreamedWeights {
-    fn new(expected: u64) -> Self {
+    fn new(entry: &FileEntry) -> Self {
         Self {
-            stream: Ok(GgufStream::for_inference(expected)),
-            hasher: sha2::Sha256::new(),
-            len: 0,
+            stream: Ok(GgufStream::for_inference(entry.bytes)),
+            hasher: StreamHasher::for_file(entry),
         }
     }
 
+    /// Bytes received so far.
+    fn len(&self) -> u64 {
+        self.hasher.len
+    }
+
     fn push(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
-        self.len += bytes.len() as u64;
+        self.hasher.push(bytes);
         if let Ok(stream) = self.stream.as_mut() {
             if let Err(e) = stream.push(bytes) {
                 self.stream = Err(e);
@@ -447,25 +465,130 @@ impl StreamedWeights {
         }
     }
 
-    /// The weights (or why not), the file's size, and its SHA-256 (hex).
-    fn finish(self) -> (Result<InferenceWeights, ModelError>, u64, String) {
-        let digest = hex::encode(self.hasher.finalize());
-        (self.stream.and_then(GgufStream::finish), self.len, digest)
+    /// The weights (or why not), and the file's size and digest (or why
+    /// they could not be computed).
+    async fn finish(self) -> (Result<InferenceWeights, ModelError>, Measured) {
+        let measured = self.hasher.finish().await;
+        (self.stream.and_then(GgufStream::finish), measured)
     }
+}
+
+/// A file's size and digest, or why the digest could not be computed.
+type Measured = Result<(u64, StreamDigest), String>;
+
+/// Hashes and measures a bundle file as it streams in, for
+/// [`Manifest::verify_streamed`].
+struct StreamHasher {
+    hashing: Hashing,
+    len: u64,
+}
+
+enum Hashing {
+    /// Block by block ([`milih_bundle::BLOCK_BYTES`]) by the browser's
+    /// SubtleCrypto, which copies each block when called and hashes it in
+    /// native code: the block being filled, and each block's digest under
+    /// way (or why it could not start).
+    Blocks {
+        subtle: web_sys::SubtleCrypto,
+        block: Vec<u8>,
+        digests: Vec<Result<js_sys::Promise, String>>,
+    },
+    /// Every byte in wasm, where the manifest lists no block digests or
+    /// SubtleCrypto is unavailable (pages not served over HTTPS or from
+    /// localhost).
+    Whole(sha2::Sha256),
+}
+
+impl StreamHasher {
+    fn for_file(entry: &FileEntry) -> Self {
+        let hashing = match subtle_crypto() {
+            Some(subtle) if !entry.block_sha256.is_empty() => Hashing::Blocks {
+                subtle,
+                block: Vec::with_capacity(milih_bundle::BLOCK_BYTES as usize),
+                digests: Vec::new(),
+            },
+            _ => Hashing::Whole(sha2::Sha256::new()),
+        };
+        Self { hashing, len: 0 }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        match &mut self.hashing {
+            Hashing::Whole(hasher) => hasher.update(bytes),
+            Hashing::Blocks {
+                subtle,
+                block,
+                digests,
+            } => {
+                let block_bytes = milih_bundle::BLOCK_BYTES as usize;
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let take = rest.len().min(block_bytes - block.len());
+                    block.extend_from_slice(&rest[..take]);
+                    rest = &rest[take..];
+                    if block.len() == block_bytes {
+                        digests.push(start_digest(subtle, block));
+                        block.clear();
+                    }
+                }
+            }
+        }
+    }
+
+    async fn finish(self) -> Measured {
+        let digest = match self.hashing {
+            Hashing::Whole(hasher) => StreamDigest::Whole(hex::encode(hasher.finalize())),
+            Hashing::Blocks {
+                subtle,
+                block,
+                mut digests,
+            } => {
+                if !block.is_empty() {
+                    digests.push(start_digest(&subtle, &block));
+                }
+                let mut blocks = Vec::with_capacity(digests.len());
+                for digest in digests {
+                    blocks.push(finish_digest(digest?).await?);
+                }
+                StreamDigest::Blocks(blocks)
+            }
+        };
+        Ok((self.len, digest))
+    }
+}
+
+/// Starts SubtleCrypto's SHA-256 of `bytes`, which it copies at once.
+fn start_digest(subtle: &web_sys::SubtleCrypto, bytes: &[u8]) -> Result<js_sys::Promise, String> {
+    subtle
+        .digest_with_str_and_u8_array("SHA-256", bytes)
+        .map_err(|e| format!("a file could not be checked: {}", describe(&e)))
+}
+
+/// The hex digest a [`start_digest`] promise resolves to.
+async fn finish_digest(promise: js_sys::Promise) -> Result<String, String> {
+    let digest = JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("a file could not be checked: {}", describe(&e)))?;
+    Ok(hex::encode(js_sys::Uint8Array::new(&digest).to_vec()))
+}
+
+/// The browser's SubtleCrypto, where the page's context has it.
+fn subtle_crypto() -> Option<web_sys::SubtleCrypto> {
+    let crypto = scope().crypto().ok()?;
+    let subtle = js_sys::Reflect::get(&crypto, &"subtle".into()).ok()?;
+    (!subtle.is_undefined()).then(|| subtle.unchecked_into())
 }
 
 /// SHA-256 (hex) of a file that arrived whole, by the browser's SubtleCrypto
 /// (faster than hashing in wasm code that has not been optimised yet);
 /// `None` where it is unavailable (pages not served over HTTPS or from
-/// localhost), and the bundle crate hashes the file itself. The weight
-/// file, read as it streams in, is hashed in wasm on the way. `digest`
+/// localhost), and the bundle crate hashes the file itself. `digest`
 /// copies the bytes when called, so the view into wasm memory that
 /// wasm-bindgen passes is not held across the await.
 async fn native_sha256(bytes: &[u8]) -> Option<String> {
-    let subtle = scope().crypto().ok()?.subtle();
-    let promise = subtle.digest_with_str_and_u8_array("SHA-256", bytes).ok()?;
-    let digest = JsFuture::from(promise).await.ok()?;
-    Some(hex::encode(js_sys::Uint8Array::new(&digest).to_vec()))
+    let promise = start_digest(&subtle_crypto()?, bytes).ok()?;
+    finish_digest(promise).await.ok()
 }
 
 /// Frees a downloaded chunk's memory now rather than at the next garbage

@@ -29,6 +29,20 @@ pub mod files {
     pub const CATALOG: &str = "catalog.jsonz";
     /// Every file the manifest lists, in load order.
     pub const ALL: [&str; 5] = [CONFIG, TOKENIZER, WEIGHTS, EMBEDDINGS, CATALOG];
+    /// Where the site serves the bundle, relative to its root (and to the
+    /// model worker's script).
+    pub const SITE_DIR: &str = "model/";
+    /// The global `Map` (file name → `fetch` promise) in which the model
+    /// worker's loader script leaves the bundle requests it starts before
+    /// the worker's own code has loaded; the worker takes them over.
+    pub const EARLY_REQUESTS: &str = "milihBundle";
+    /// The model worker's URL query on a visit the service worker does not
+    /// serve (yet): the worker then keeps a copy of each bundle file it
+    /// downloads, for the page to have it stored for offline use. The model
+    /// is downloaded once, straight into the worker, and not through the
+    /// service worker first; the browser's HTTP cache is not asked to keep
+    /// another copy.
+    pub const KEEP_COPIES: &str = "?keep-copies";
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -55,22 +69,73 @@ pub enum BundleError {
     Content { name: String, reason: String },
 }
 
+/// Size of the blocks of [`FileEntry::block_sha256`].
+pub const BLOCK_BYTES: u64 = 1 << 20;
+
 /// One file of the bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
     pub name: String,
     pub bytes: u64,
     pub sha256: String,
+    /// SHA-256 (hex) of each [`BLOCK_BYTES`] block of a file larger than
+    /// one block, in order (the last block may be shorter); empty for
+    /// smaller files. A reader that streams the file checks it block by
+    /// block with a hash that only takes whole inputs (the browser's
+    /// native SubtleCrypto, off its own thread) instead of hashing every
+    /// byte itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_sha256: Vec<String>,
 }
 
 impl FileEntry {
     pub fn describe(name: &str, content: &[u8]) -> Self {
+        let block_sha256 = if content.len() as u64 > BLOCK_BYTES {
+            block_digests(content)
+        } else {
+            Vec::new()
+        };
         Self {
             name: name.to_owned(),
             bytes: content.len() as u64,
             sha256: sha256_hex(content),
+            block_sha256,
         }
     }
+
+    /// Whether the file has the listed size.
+    fn check_size(&self, bytes: u64) -> Result<(), BundleError> {
+        if self.bytes != bytes {
+            return Err(BundleError::Size {
+                name: self.name.clone(),
+                expected: self.bytes,
+                actual: bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// How many blocks a file of `bytes` has.
+    fn block_count(bytes: u64) -> u64 {
+        bytes.div_ceil(BLOCK_BYTES)
+    }
+}
+
+/// SHA-256 (hex) of each [`BLOCK_BYTES`] block of `content`.
+pub fn block_digests(content: &[u8]) -> Vec<String> {
+    content
+        .chunks(BLOCK_BYTES as usize)
+        .map(sha256_hex)
+        .collect()
+}
+
+/// The digest a reader computed over a file it did not keep whole.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamDigest {
+    /// SHA-256 (hex) of the whole file.
+    Whole(String),
+    /// SHA-256 (hex) of each [`BLOCK_BYTES`] block, in order.
+    Blocks(Vec<String>),
 }
 
 /// `manifest.json`.
@@ -107,6 +172,18 @@ impl Manifest {
         for name in files::ALL {
             manifest.entry(name)?;
         }
+        if let Some(entry) = manifest.files.iter().find(|f| {
+            !f.block_sha256.is_empty()
+                && f.block_sha256.len() as u64 != FileEntry::block_count(f.bytes)
+        }) {
+            return Err(BundleError::Manifest(format!(
+                "`{}` lists {} block digests for {} bytes, which make {} blocks",
+                entry.name,
+                entry.block_sha256.len(),
+                entry.bytes,
+                FileEntry::block_count(entry.bytes)
+            )));
+        }
         Ok(manifest)
     }
 
@@ -117,7 +194,8 @@ impl Manifest {
             .ok_or_else(|| BundleError::NotListed(name.to_owned()))
     }
 
-    /// Checks a file's size and SHA-256 against the manifest.
+    /// Checks a file's size and SHA-256 (and block digests, where listed)
+    /// against the manifest.
     pub fn verify(&self, name: &str, content: &[u8]) -> Result<(), BundleError> {
         self.verify_with(name, content, None)
     }
@@ -131,23 +209,55 @@ impl Manifest {
         content: &[u8],
         sha256: Option<&str>,
     ) -> Result<(), BundleError> {
+        let bytes = content.len() as u64;
         match sha256 {
-            Some(hex) => self.verify_digest(name, content.len() as u64, hex),
-            None => self.verify_digest(name, content.len() as u64, &sha256_hex(content)),
+            Some(hex) => self.verify_digest(name, bytes, hex)?,
+            None => self.verify_digest(name, bytes, &sha256_hex(content))?,
         }
+        // A file checked whole must also pass a streaming reader's check.
+        if !self.entry(name)?.block_sha256.is_empty() {
+            self.verify_blocks(name, bytes, &block_digests(content))?;
+        }
+        Ok(())
+    }
+
+    /// Checks a file a reader did not keep whole: its size, and whichever
+    /// digest the reader computed.
+    pub fn verify_streamed(
+        &self,
+        name: &str,
+        bytes: u64,
+        digest: &StreamDigest,
+    ) -> Result<(), BundleError> {
+        match digest {
+            StreamDigest::Whole(hex) => self.verify_digest(name, bytes, hex),
+            StreamDigest::Blocks(blocks) => self.verify_blocks(name, bytes, blocks),
+        }
+    }
+
+    /// Checks a file's size and the SHA-256 (hex) of each of its blocks.
+    fn verify_blocks(&self, name: &str, bytes: u64, blocks: &[String]) -> Result<(), BundleError> {
+        let entry = self.entry(name)?;
+        entry.check_size(bytes)?;
+        let agree = entry.block_sha256.len() == blocks.len()
+            && entry
+                .block_sha256
+                .iter()
+                .zip(blocks)
+                .all(|(listed, found)| listed.eq_ignore_ascii_case(found));
+        if !agree {
+            return Err(BundleError::Checksum {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// Checks a file's size and SHA-256 (hex) against the manifest, for a
     /// file the caller holds outside these bytes.
     pub fn verify_digest(&self, name: &str, bytes: u64, sha256: &str) -> Result<(), BundleError> {
         let entry = self.entry(name)?;
-        if entry.bytes != bytes {
-            return Err(BundleError::Size {
-                name: name.to_owned(),
-                expected: entry.bytes,
-                actual: bytes,
-            });
-        }
+        entry.check_size(bytes)?;
         if !entry.sha256.eq_ignore_ascii_case(sha256) {
             return Err(BundleError::Checksum {
                 name: name.to_owned(),
@@ -293,17 +403,17 @@ pub struct Bundle<W = Vec<u8>> {
 
 impl<W> Bundle<W> {
     /// [`Bundle::assemble_with_digests`] for a weight file held apart from
-    /// `contents`, as `weights`; the caller measured its size and SHA-256
-    /// (hex), which are checked against the manifest with everything else.
+    /// `contents`, as `weights`; the caller measured its size and digest,
+    /// which are checked against the manifest with everything else.
     pub fn assemble_apart(
         manifest: Manifest,
         contents: HashMap<String, Vec<u8>>,
         digests: &HashMap<String, String>,
         weights: W,
-        (weights_len, weights_sha256): (u64, &str),
+        (weights_len, weights_digest): (u64, &StreamDigest),
     ) -> Result<Self, BundleError> {
         Self::assemble_parts(manifest, contents, digests, |manifest, _| {
-            manifest.verify_digest(files::WEIGHTS, weights_len, weights_sha256)?;
+            manifest.verify_streamed(files::WEIGHTS, weights_len, weights_digest)?;
             Ok(weights)
         })
     }
@@ -509,7 +619,7 @@ mod tests {
     fn weights_held_apart_are_checked_by_size_and_digest() {
         let (manifest, mut contents) = sample();
         let weights = contents.remove(files::WEIGHTS).unwrap();
-        let digest = sha256_hex(&weights);
+        let digest = StreamDigest::Whole(sha256_hex(&weights));
         let size = weights.len() as u64;
         let held = "weights kept elsewhere";
         let bundle = Bundle::assemble_apart(
@@ -523,13 +633,13 @@ mod tests {
         let (weights, rest) = bundle.take_weights();
         assert_eq!(weights, held);
         assert_eq!(rest.catalog.products.len(), 1);
-        let apart = |contents: &HashMap<String, Vec<u8>>, size: u64, digest: &str| {
+        let apart = |contents: &HashMap<String, Vec<u8>>, size: u64, digest: &StreamDigest| {
             let files = contents.clone();
             Bundle::assemble_apart(manifest.clone(), files, &HashMap::new(), (), (size, digest))
                 .err()
         };
         assert_eq!(
-            apart(&contents, size, &sha256_hex(b"other")),
+            apart(&contents, size, &StreamDigest::Whole(sha256_hex(b"other"))),
             Some(BundleError::Checksum {
                 name: files::WEIGHTS.into()
             })
@@ -544,6 +654,72 @@ mod tests {
             apart(&contents, size, &digest),
             Some(BundleError::Size { ref name, .. }) if name == files::CONFIG
         ));
+    }
+
+    #[test]
+    fn files_larger_than_a_block_are_also_checked_block_by_block() {
+        let (mut manifest, mut contents) = sample();
+        // Small files list no blocks.
+        assert!(!serde_json::to_string(&manifest)
+            .unwrap()
+            .contains("block_sha256"));
+        let weights: Vec<u8> = (0..2 * BLOCK_BYTES + 5).map(|i| (i % 251) as u8).collect();
+        let size = weights.len() as u64;
+        let entry = FileEntry::describe(files::WEIGHTS, &weights);
+        assert_eq!(entry.block_sha256.len(), 3);
+        assert_eq!(
+            entry.block_sha256[2],
+            sha256_hex(&weights[2 * BLOCK_BYTES as usize..])
+        );
+        manifest.files.retain(|f| f.name != files::WEIGHTS);
+        manifest.files.push(entry);
+        let manifest = Manifest::parse(&serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let streamed = |digest: StreamDigest| {
+            manifest
+                .verify_streamed(files::WEIGHTS, size, &digest)
+                .err()
+        };
+        let checksum = Some(BundleError::Checksum {
+            name: files::WEIGHTS.into(),
+        });
+        assert_eq!(
+            streamed(StreamDigest::Blocks(block_digests(&weights))),
+            None
+        );
+        assert_eq!(streamed(StreamDigest::Whole(sha256_hex(&weights))), None);
+        let mut changed = weights.clone();
+        changed[BLOCK_BYTES as usize + 7] ^= 1;
+        assert_eq!(
+            streamed(StreamDigest::Blocks(block_digests(&changed))),
+            checksum
+        );
+        let mut two = block_digests(&weights);
+        two.pop();
+        assert_eq!(streamed(StreamDigest::Blocks(two)), checksum);
+        assert!(matches!(
+            manifest.verify_streamed(
+                files::WEIGHTS,
+                size - 1,
+                &StreamDigest::Blocks(block_digests(&weights))
+            ),
+            Err(BundleError::Size { .. })
+        ));
+        contents.insert(files::WEIGHTS.into(), weights);
+        assert!(Bundle::assemble(manifest.clone(), contents.clone()).is_ok());
+
+        // A manifest whose blocks disagree with its whole-file digest passes
+        // neither reader.
+        let mut resigned = manifest.clone();
+        resigned.files.last_mut().unwrap().block_sha256[0] = sha256_hex(b"other");
+        assert_eq!(Bundle::assemble(resigned, contents).err(), checksum);
+        // Nor does one with the wrong number of blocks.
+        let mut short = manifest;
+        short.files.last_mut().unwrap().block_sha256.pop();
+        let err = Manifest::parse(&serde_json::to_vec(&short).unwrap()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "manifest.json is not valid: `model.gguf` lists 2 block digests for 2097157 bytes, which make 3 blocks"
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct Product {
     pub skin_labels: Option<[bool; NUM_SKIN_TYPES]>,
 }
 
+/// What introduces the ingredient list in [`Product::model_text`].
+const INGREDIENTS_LEAD: &str = " | ingredients: ";
+
 impl Product {
     /// The text the model reads for this product: type, brand, name, then
     /// ingredients, so truncation drops the tail of long ingredient lists
@@ -45,10 +48,23 @@ impl Product {
     pub fn model_text(&self) -> String {
         let mut text = format!("{} | {} | {}", self.product_type, self.brand, self.name);
         if let Some(ingredients) = &self.ingredients {
-            text.push_str(" | ingredients: ");
+            text.push_str(INGREDIENTS_LEAD);
             text.push_str(ingredients);
         }
         text
+    }
+
+    /// The length in bytes of [`Product::model_text`], without writing it.
+    pub fn model_text_len(&self) -> usize {
+        const SEPARATORS: usize = 2 * " | ".len();
+        self.product_type.len()
+            + self.brand.len()
+            + self.name.len()
+            + SEPARATORS
+            + self
+                .ingredients
+                .as_ref()
+                .map_or(0, |i| INGREDIENTS_LEAD.len() + i.len())
     }
 
     /// Whether the retailer labeled this product with any skin type.
@@ -91,4 +107,26 @@ impl Catalog {
 fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
     let set: std::collections::BTreeSet<&str> = values.collect();
     set.into_iter().map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_text_length_is_known_without_writing_the_text() {
+        let mut product = Product {
+            id: 0,
+            product_type: "Moisturizer".into(),
+            brand: "Brand é".into(),
+            name: "Crème".into(),
+            price: 1.0,
+            rating: 4.0,
+            ingredients: None,
+            skin_labels: None,
+        };
+        assert_eq!(product.model_text_len(), product.model_text().len());
+        product.ingredients = Some("Water, Glycerin".into());
+        assert_eq!(product.model_text_len(), product.model_text().len());
+    }
 }

@@ -14,6 +14,7 @@
 //!
 //! Pure functions over strings and bytes; `main.rs` does the file I/O.
 
+use milih_bundle::files;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -71,6 +72,42 @@ pub fn load_compressed(script: &str, wasm: &str) -> Option<String> {
         }
     }
     found.then(|| format!("{UNZIP_HELPER}{out}"))
+}
+
+/// Starts the bundle downloads at the top of the model worker's loader
+/// script, so that they run while the worker's own module downloads and
+/// compiles instead of after it. The requests wait in
+/// [`files::EARLY_REQUESTS`] for the worker (`web/src/worker.rs`), which
+/// reads their responses and reports their failures. `None` when `script`
+/// is not a worker loader (it has no `importScripts`) or already starts
+/// them.
+pub fn request_bundle_early(script: &str) -> Option<String> {
+    let global = files::EARLY_REQUESTS;
+    if !script.contains("importScripts(") || script.contains(global) {
+        return None;
+    }
+    let names: Vec<String> = std::iter::once(files::MANIFEST)
+        .chain(files::ALL)
+        .map(|name| format!("'{name}'"))
+        .collect();
+    Some(format!(
+        "// The model bundle downloads while this worker's code loads; the worker takes the requests over.
+self.{global} = new Map([{names}].map((name) => {{
+  // Where the worker keeps its own copies for the offline site, the HTTP
+  // cache is not asked for one more (the service worker reads the manifest
+  // from it).
+  const stored = location.search === '{keep}' && name !== '{manifest}';
+  const response = fetch(`{dir}${{name}}`, stored ? {{ cache: 'no-store' }} : {{}});
+  // Failures are reported when the worker reads the response.
+  response.catch(() => {{}});
+  return [name, response];
+}}));
+{script}",
+        names = names.join(", "),
+        dir = files::SITE_DIR,
+        keep = files::KEEP_COPIES,
+        manifest = files::MANIFEST,
+    ))
 }
 
 /// Removes trunk's `<link rel="preload" href="./x_bg.wasm" …>` for a module
@@ -263,6 +300,20 @@ mod tests {
         let loaded = load_compressed(worker, "worker_bg.wasm").unwrap();
         assert!(loaded.ends_with("wasm_bindgen(milihUnzip(\"./worker_bg.wasmz\"));"));
         assert_eq!(load_compressed(worker, "other_bg.wasm"), None);
+
+        // The worker's loader starts the bundle downloads before its module;
+        // the page's start script does not.
+        let early = request_bundle_early(&loaded).unwrap();
+        assert!(early.starts_with("// The model bundle downloads"));
+        assert!(early.ends_with(&loaded));
+        for name in std::iter::once(files::MANIFEST).chain(files::ALL) {
+            assert!(early.contains(&format!("'{name}'")), "{name}");
+        }
+        assert!(early.contains("self.milihBundle = new Map("));
+        assert!(early.contains("fetch(`model/${name}`, stored ? { cache: 'no-store' } : {})"));
+        assert!(early.contains("location.search === '?keep-copies' && name !== 'manifest.json'"));
+        assert_eq!(request_bundle_early(&early), None);
+        assert_eq!(request_bundle_early(start), None);
 
         let html = "<head><link rel=\"modulepreload\" href=\"./m.js\"><link rel=\"preload\" href=\"./m_bg.wasm\" as=\"fetch\" type=\"application/wasm\"></head>";
         assert_eq!(

@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use milih_site::{
     compress_wasm, compressed_name, drop_wasm_preload, externalize_start_script, insert_csp,
-    load_compressed, render_service_worker, Precache, SERVICE_WORKER,
+    load_compressed, render_service_worker, request_bundle_early, Precache, SERVICE_WORKER,
 };
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,7 @@ fn compress_modules(dir: &Path, html: &str) -> Result<String> {
             // Only loaders name the module as a relative path; wasm-bindgen's
             // own glue names it through `import.meta.url`.
             if let Some(loader) = load_compressed(&text, wasm) {
+                let loader = request_bundle_early(&loader).unwrap_or(loader);
                 std::fs::write(&path, loader).with_context(|| format!("writing {script}"))?;
                 loaders += 1;
             }
