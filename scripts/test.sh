@@ -45,4 +45,5 @@ cargo run -q -p milih-trainer -- embed --bundle public/model \
   --lines tests/browser/parity-texts.txt --out target/parity/native
 
 step "browser tests (headless Chromium)"
-node --test --test-concurrency=1 tests/browser/
+# A test that hangs fails after 15 minutes instead of holding the run.
+node --test --test-concurrency=1 --test-timeout=900000 tests/browser/

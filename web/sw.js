@@ -96,12 +96,25 @@ async function store({ again }) {
 // its own code, and the model worker its code, moments before. A copy from
 // there that fails the check is downloaded anew.
 async function download(cache, url, file, { again }) {
-  for (const mode of again ? ['no-store'] : ['force-cache', 'no-store']) {
+  const fetchOk = async (mode) => {
     const response = await fetch(url, { cache: mode });
     if (!response.ok) {
       throw new Error(`\`${file.path}\` could not be downloaded: HTTP ${response.status}`);
     }
-    await cache.put(url, response);
+    return response;
+  };
+  for (const mode of again ? ['no-store'] : ['force-cache', 'no-store']) {
+    try {
+      await cache.put(url, await fetchOk(mode));
+    } catch (streamed) {
+      if (streamed.name !== 'NetworkError') throw streamed;
+      // Browsers cap an entry written from a stream at a fraction of their
+      // disk cache, which is small on a nearly full disk (Chromium: 10 MB
+      // with less than about 8 GB free), below the model's weights. An
+      // entry stored whole has no such cap.
+      const whole = await fetchOk('no-store');
+      await cache.put(url, new Response(await whole.arrayBuffer(), { headers: whole.headers }));
+    }
     const stored = await (await cache.match(url)).arrayBuffer();
     const storedMatches = await matches(file, stored);
     release(stored);
@@ -140,6 +153,18 @@ self.addEventListener('message', (event) => {
   const kind = event.data?.kind;
   if (kind === 'activate') {
     self.skipWaiting();
+  } else if (kind === 'claim') {
+    // A page that found this version active but not in control: it loaded
+    // as this version activated, or a forced reload bypassed it. Taking it
+    // over tells which.
+    event.waitUntil(
+      (async () => {
+        await self.clients.claim();
+        const controlled = await self.clients.matchAll({ type: 'window' });
+        const id = event.source?.id;
+        event.source?.postMessage({ kind: 'claimed', controlled: controlled.some((c) => c.id === id) });
+      })(),
+    );
   } else if (kind === 'refetch') {
     event.waitUntil(
       store({ again: true }).then(
@@ -169,7 +194,15 @@ self.addEventListener('fetch', (event) => {
       // A bundle file the first visit did not get to store (the page
       // closed first): store it now. The model checks it on every load.
       if (response.ok && checkedByModel(path)) {
-        event.waitUntil(cache.put(urlOf(path), response.clone()));
+        // Where the browser refuses the stream (see `download`), the file
+        // is downloaded again, whole.
+        const file = PRECACHE.files.find((f) => f.path === path);
+        event.waitUntil(
+          cache
+            .put(urlOf(path), response.clone())
+            .catch(() => download(cache, urlOf(path), file, { again: true }))
+            .catch(() => {}),
+        );
       }
       return response;
     })(),

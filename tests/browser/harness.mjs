@@ -23,9 +23,12 @@ export async function scratchDir(prefix) {
   return dir;
 }
 
-/** Headless Debian Chromium with the flags that work as root and offline. */
-export async function launchBrowser() {
-  const userDataDir = await scratchDir('milih-chromium-');
+/**
+ * Headless Debian Chromium with the flags that work as root and offline;
+ * its profile in `profileDir`, else in a new temporary folder.
+ */
+export async function launchBrowser({ profileDir } = {}) {
+  const userDataDir = profileDir ?? (await scratchDir('milih-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,

@@ -60,8 +60,17 @@ async function resultIds(page) {
 
 /** The site is stored and its service worker controls the page. */
 async function waitForOfflineCopy(page) {
-  await page.waitForSelector('[data-offline="ready"]', { timeout: 180_000 });
+  // "Online only" is final: fail at once with its reason.
+  await page.waitForSelector('[data-offline]', { timeout: 180_000 });
+  const offline = page.locator('[data-offline]');
+  assert.equal(await offline.getAttribute('data-offline'), 'ready', await offline.getAttribute('title'));
   assert.ok(await page.evaluate(() => navigator.serviceWorker.controller !== null));
+}
+
+/** The bundle files the page says it downloaded twice to store them. */
+async function downloadedAgain(page) {
+  const names = await page.getAttribute('[data-offline="ready"]', 'data-downloaded-again');
+  return names ? names.split(', ') : [];
 }
 
 /** Serves `root`, opens the site and waits until it is stored offline. */
@@ -97,8 +106,14 @@ test('first load online, then offline: a reload answers the same search from the
     await waitForOfflineCopy(page);
     const coldBytes = server.counters.bytesServed;
     const siteBytes = await bytesOf(DIST);
-    // The model is downloaded once (into the cache), not once more by the page.
-    assert.ok(coldBytes < siteBytes * 1.1, `cold load fetched ${coldBytes} bytes for a ${siteBytes}-byte site`);
+    // The model is downloaded once (into the cache), not once more by the
+    // page; except the files the browser would not store as they streamed
+    // in (on a nearly full disk), which the page says it downloaded again.
+    const again = await downloadedAgain(page);
+    let expectedBytes = siteBytes;
+    for (const name of again) expectedBytes += (await stat(join(DIST, 'model', name))).size;
+    if (again.length > 0) console.log(`a nearly full disk here: ${again.join(', ')} downloaded again to be stored`);
+    assert.ok(coldBytes < expectedBytes * 1.1, `cold load fetched ${coldBytes} bytes for a ${siteBytes}-byte site`);
 
     await server.close();
     await context.setOffline(true);

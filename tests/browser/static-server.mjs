@@ -51,7 +51,10 @@ export async function serveStatic(root, { delayMs = 0, prefix = '/' } = {}) {
         file = join(file, 'index.html');
       }
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.writeHead(200, {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'content-length': body.length,
+      });
       res.end(body);
       counters.bytesServed += body.length;
       counters.requests += 1;

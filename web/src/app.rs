@@ -222,8 +222,14 @@ fn App() -> impl IntoView {
             (None, None) => {}
         }
     });
+    let downloaded_again = Memo::new(move |_| {
+        copies.with(|c| match c {
+            BundleCopies::Stored { downloaded_again } => downloaded_again.join(", "),
+            _ => String::new(),
+        })
+    });
     let availability = Memo::new(move |_| match (site_stored.get(), copies.get()) {
-        (Some(Availability::Offline), BundleCopies::NotNeeded | BundleCopies::Stored) => {
+        (Some(Availability::Offline), BundleCopies::NotNeeded | BundleCopies::Stored { .. }) => {
             Some(Availability::Offline)
         }
         (Some(Availability::Offline), BundleCopies::Failed(why)) => {
@@ -318,7 +324,7 @@ fn App() -> impl IntoView {
                 })}
             </header>
             <main>
-                <StatusPanel status=status availability=availability />
+                <StatusPanel status=status availability=availability downloaded_again=downloaded_again />
                 <form class="filters" on:submit=|ev| ev.prevent_default()>
                     <fieldset>
                         <legend>"Skin type"</legend>
@@ -482,6 +488,8 @@ fn toggle<T: PartialEq + Clone + Send + Sync + 'static>(set: RwSignal<Vec<T>>, i
 fn StatusPanel(
     status: RwSignal<Status>,
     availability: Memo<Option<Availability>>,
+    /// The bundle files a first visit downloaded twice to store them.
+    downloaded_again: Memo<String>,
 ) -> impl IntoView {
     move || {
         match status.get() {
@@ -520,7 +528,14 @@ fn StatusPanel(
                     " · "<span data-stat="brands">{stats.brands}" brands"</span>
                     <span class="hint">{format!(" · model ready in {:.1} s ({:.1} MB)", stats.load_millis / 1000.0, mb(stats.bundle_bytes))}</span>
                     {match availability.get() {
-                        Some(Availability::Offline) => view! { <span class="hint" data-offline="ready">" · works offline"</span> }.into_any(),
+                        Some(Availability::Offline) => {
+                            let again = downloaded_again.get();
+                            // Said where it happened: the first visit downloaded these twice.
+                            let why = (!again.is_empty()).then(|| format!(
+                                "stored; the browser would not store {again} as it downloaded (a nearly full disk), so it was downloaded once more"
+                            ));
+                            view! { <span class="hint" data-offline="ready" data-downloaded-again=again title=why>" · works offline"</span> }.into_any()
+                        }
                         Some(Availability::OnlineOnly(why)) => view! { <span class="hint" data-offline="unavailable" title=why>" · online only"</span> }.into_any(),
                         None => ().into_any(),
                     }}
@@ -961,7 +976,11 @@ enum BundleCopies {
     /// The worker keeps them (while it loads, and after).
     Kept,
     Storing,
-    Stored,
+    /// In the site's cache; the files named were downloaded once more to
+    /// be stored whole (the browser refused them as they streamed in).
+    Stored {
+        downloaded_again: Vec<String>,
+    },
     /// Why they are not stored.
     Failed(String),
 }
@@ -1060,8 +1079,11 @@ fn start_worker(signals: WorkerSignals) {
                 }
                 status.set(Status::Failed(message))
             }
-            Response::BundleStored { error } => copies.set(match error {
-                None => BundleCopies::Stored,
+            Response::BundleStored {
+                error,
+                downloaded_again,
+            } => copies.set(match error {
+                None => BundleCopies::Stored { downloaded_again },
                 Some(why) => BundleCopies::Failed(why),
             }),
             Response::Results {

@@ -67,6 +67,9 @@ fn reload() {
     }
 }
 
+/// Why a page the stored site could serve runs from the network.
+const BYPASSED: &str = "this load bypassed the offline copy";
+
 /// Registers the service worker and calls `events.availability` once it is
 /// known whether the site is stored.
 pub fn register(events: Events) {
@@ -107,6 +110,11 @@ pub fn register(events: Events) {
                         "the site could not be stored for offline use: {message}"
                     )));
                 }
+                Some("claimed") => start(if field(&data, "controlled").as_bool() == Some(true) {
+                    Availability::Offline
+                } else {
+                    Availability::OnlineOnly(BYPASSED.into())
+                }),
                 Some("refetched") => {
                     if field(&data, "ok").as_bool() == Some(true) {
                         reload();
@@ -161,10 +169,26 @@ pub fn register(events: Events) {
             match registration.installing().or_else(|| registration.waiting()) {
                 // The first download runs: wait for it to take over, or fail.
                 Some(worker) => watch_first_install(&worker, start.clone()),
-                // Active but not in control: a forced reload bypassed it.
-                None => start(Availability::OnlineOnly(
-                    "this load bypassed the offline copy".into(),
-                )),
+                // Installed while this page loaded: it takes the page over
+                // as it activates (the controller change says so).
+                None if container.controller().is_some()
+                    || registration
+                        .active()
+                        .is_some_and(|w| w.state() == ServiceWorkerState::Activating) => {}
+                // Active but not in control: it activated as this page
+                // loaded (and its take-over has not reached the page yet),
+                // or a forced reload bypassed it. Asked to take the page
+                // over, it answers which (`claimed`).
+                None => match registration.active() {
+                    Some(active) => {
+                        let message = js_sys::Object::new();
+                        let _ = js_sys::Reflect::set(&message, &"kind".into(), &"claim".into());
+                        if active.post_message(&message).is_err() {
+                            start(Availability::OnlineOnly(BYPASSED.into()));
+                        }
+                    }
+                    None => start(Availability::OnlineOnly(BYPASSED.into())),
+                },
             }
         } else if registration.waiting().is_some() {
             (events.update_ready)();

@@ -75,9 +75,12 @@ pub enum Response {
     /// The model reproduced the bundle's own numbers: it answers requests
     /// from now on.
     Checked,
-    /// The answer to [`Request::StoreBundle`]: `None`, or why storing failed.
+    /// The answer to [`Request::StoreBundle`]: `None`, or why storing failed;
+    /// and the files downloaded once more to be stored whole (where the
+    /// browser would not store them as they streamed in).
     BundleStored {
         error: Option<String>,
+        downloaded_again: Vec<String>,
     },
     Failed {
         message: String,

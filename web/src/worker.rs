@@ -32,7 +32,7 @@ thread_local! {
     static STATE: RefCell<Option<Loaded>> = const { RefCell::new(None) };
     /// Copies of the bundle files being written into [`INCOMING`] as they
     /// download (see [`crate::protocol::KEEP_COPIES`]): the bundle file and
-    /// the `Cache.put` promise.
+    /// a promise of null, or of why the copy failed.
     static COPIES: RefCell<Vec<(&'static str, js_sys::Promise)>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -104,7 +104,8 @@ async fn load_and_report(keep_copies: bool) {
 
 /// Moves the bundle files from [`INCOMING`] into `cache`, under the URLs
 /// they were downloaded from (where the service worker looks for them).
-async fn store_copies(cache: &str) -> Result<(), String> {
+/// Returns the files that had to be downloaded again ([`store_whole`]).
+async fn store_copies(cache: &str) -> Result<Vec<String>, String> {
     let copies = COPIES.with(|c| std::mem::take(&mut *c.borrow_mut()));
     if copies.is_empty() {
         return Err("no downloaded copy of the model is left to store".into());
@@ -124,19 +125,78 @@ async fn store_copies(cache: &str) -> Result<(), String> {
         .await
         .map_err(failed)?
         .unchecked_into();
+    let mut downloaded_again = Vec::new();
     for (name, put) in copies {
-        JsFuture::from(put).await.map_err(failed)?;
         let url = format!("{}{name}", files::SITE_DIR);
-        let copy = JsFuture::from(incoming.match_with_str(&url))
-            .await
-            .map_err(failed)?
-            .dyn_into::<web_sys::Response>()
-            .map_err(|_| format!("the downloaded copy of `{name}` went missing"))?;
-        JsFuture::from(target.put_with_str(&url, &copy))
-            .await
-            .map_err(failed)?;
+        let moved = async {
+            let copied = JsFuture::from(put).await.map_err(failed)?;
+            if !copied.is_null() {
+                return Err(failed(copied));
+            }
+            let copy = JsFuture::from(incoming.match_with_str(&url))
+                .await
+                .map_err(failed)?
+                .dyn_into::<web_sys::Response>()
+                .map_err(|_| format!("the downloaded copy of `{name}` went missing"))?;
+            JsFuture::from(target.put_with_str(&url, &copy))
+                .await
+                .map_err(failed)
+        };
+        if let Err(streamed) = moved.await {
+            // Browsers cap a cache entry written from a stream at a fraction
+            // of their disk cache, which is small on a nearly full disk
+            // (Chromium: 10 MB with less than about 8 GB free), below the
+            // weights' size. An entry stored whole has no such cap.
+            store_whole(&target, name, &url)
+                .await
+                .map_err(|whole| format!("{streamed}; stored whole: {whole}"))?;
+            downloaded_again.push(name.to_owned());
+        }
     }
     JsFuture::from(caches.delete(INCOMING))
+        .await
+        .map_err(failed)?;
+    Ok(downloaded_again)
+}
+
+/// Downloads bundle file `name` again and stores it in `target` from one
+/// buffer, once it has passed its checks against the loaded manifest.
+async fn store_whole(target: &web_sys::Cache, name: &str, url: &str) -> Result<(), String> {
+    let manifest = STATE
+        .with(|s| s.borrow().as_ref().map(|l| l.bundle.manifest.clone()))
+        .ok_or("the model has not loaded")?;
+    let failed = |e: JsValue| describe(&e);
+    let init = web_sys::RequestInit::new();
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let response: web_sys::Response = JsFuture::from(scope().fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(failed)?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!(
+            "HTTP {} {}",
+            response.status(),
+            response.status_text()
+        ));
+    }
+    // Checked and stored as a JavaScript buffer: it never enters wasm memory.
+    let body: js_sys::ArrayBuffer = JsFuture::from(response.array_buffer().map_err(failed)?)
+        .await
+        .map_err(failed)?
+        .unchecked_into();
+    let subtle = subtle_crypto().ok_or("this page cannot compute SHA-256 digests")?;
+    let digest = subtle
+        .digest_with_str_and_buffer_source("SHA-256", &body)
+        .map_err(failed)?;
+    manifest
+        .verify_digest(
+            name,
+            u64::from(body.byte_length()),
+            &finish_digest(digest).await?,
+        )
+        .map_err(|e| e.to_string())?;
+    let whole = web_sys::Response::new_with_opt_buffer_source(Some(&body)).map_err(failed)?;
+    JsFuture::from(target.put_with_str(url, &whole))
         .await
         .map_err(failed)?;
     Ok(())
@@ -391,8 +451,15 @@ async fn fetch_chunks(
         // this reader reads the original.
         let copy = web_sys::Response::clone(&response).map_err(|e| failed(describe(&e)))?;
         let put = wasm_bindgen_futures::future_to_promise(async move {
-            let cache: web_sys::Cache = JsFuture::from(incoming_cache()).await?.unchecked_into();
-            JsFuture::from(cache.put_with_str(&format!("{}{name}", files::SITE_DIR), &copy)).await
+            let stored = async {
+                let cache: web_sys::Cache =
+                    JsFuture::from(incoming_cache()).await?.unchecked_into();
+                let url = format!("{}{name}", files::SITE_DIR);
+                JsFuture::from(cache.put_with_str(&url, &copy)).await
+            };
+            // Resolves to null, or to why the copy failed: a rejection
+            // would be reported as unhandled before `store_copies` reads it.
+            Ok(stored.await.map_or_else(|why| why, |_| JsValue::NULL))
         });
         COPIES.with(|c| c.borrow_mut().push((name, put)));
     }
@@ -615,8 +682,14 @@ fn handle(request: Request) {
             (Request::StoreBundle { cache }, _) => {
                 let cache = cache.clone();
                 wasm_bindgen_futures::spawn_local(async move {
-                    let error = store_copies(&cache).await.err();
-                    send(&Response::BundleStored { error });
+                    let (error, downloaded_again) = match store_copies(&cache).await {
+                        Ok(again) => (None, again),
+                        Err(why) => (Some(why), Vec::new()),
+                    };
+                    send(&Response::BundleStored {
+                        error,
+                        downloaded_again,
+                    });
                 });
                 return;
             }
