@@ -7,31 +7,26 @@
 // elsewhere the test is skipped, saying why.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchBrowser, serveStatic, scratchDir } from './harness.mjs';
+import { diskOfItsOwn, launchBrowser, serveStatic } from './harness.mjs';
 
 const DIST = process.env.MILIH_DIST ?? 'dist';
 
-let disk;
 let context;
 let skipped;
 
 before(async () => {
-  disk = await scratchDir('milih-small-disk-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=600M', 'tmpfs', disk], { stdio: 'pipe' });
-  } catch (e) {
-    skipped = `a small disk cannot be mounted here (${String(e.stderr ?? e.message).trim() || 'not root'})`;
+  const disk = await diskOfItsOwn('milih-small-disk-', '600M');
+  if (disk.why) {
+    skipped = `a small disk cannot be mounted here (${disk.why})`;
     return;
   }
-  context = await launchBrowser({ profileDir: join(disk, 'profile') });
+  context = await launchBrowser({ profileDir: join(disk.dir, 'profile') });
 });
 
 after(async () => {
   await context?.close();
-  if (!skipped) execFileSync('umount', [disk]);
 });
 
 async function waitForState(page) {
