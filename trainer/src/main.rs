@@ -32,8 +32,9 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
+/// The environment variable that sets how many rounds the idle threads of
 /// candle's own thread pool (its CPU ops; the trainer's fused ops run on
-/// rayon's) and how long its idle threads spin before they sleep.
+/// rayon's) spin before they sleep.
 const CANDLE_SPIN_LIMIT: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
 
 /// Lets candle's idle threads sleep at once unless the environment says
@@ -42,7 +43,8 @@ const CANDLE_SPIN_LIMIT: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
 /// from rayon's matrix products (5 % of the step's samples in `perf`).
 fn candle_threads_sleep_when_idle() {
     if std::env::var_os(CANDLE_SPIN_LIMIT).is_none() {
-        // Read by candle when its pool starts, on the first candle op.
+        // Read once, when candle's pool starts on its first op; set here,
+        // in `main` before any other thread exists.
         std::env::set_var(CANDLE_SPIN_LIMIT, "0");
     }
 }
