@@ -103,5 +103,10 @@ export async function screenshot(page, name) {
 
 /** The products of the bundle in `dir`/model (its gzipped catalog, `catalog.jsonz`). */
 export async function readCatalog(dir) {
-  return JSON.parse(gunzipSync(await readFile(join(dir, 'model', 'catalog.jsonz'))).toString('utf8')).products;
+  return (await readExportedCatalog(dir)).products;
+}
+
+/** The whole exported catalog file: products and the skin-type answer thresholds. */
+export async function readExportedCatalog(dir) {
+  return JSON.parse(gunzipSync(await readFile(join(dir, 'model', 'catalog.jsonz'))).toString('utf8'));
 }

@@ -68,6 +68,7 @@ pub fn training_steps(base: &Path, options: &StepBenchOptions) -> Result<StepBen
         recipe: Recipe::FineTune,
         max_windows: 1,
         lexical_features: 0,
+        ingredient_functions: false,
         max_length: options.seq_len,
         seed: options.seed,
         ..TrainOptions::default()

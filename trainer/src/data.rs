@@ -1,8 +1,8 @@
-//! Training data: the held-out split and the synthetic queries that train
-//! the embedding head.
+//! Training data: the held-out split, the evaluation protocols, and the
+//! query the fine-tune recipe draws for a product.
 
+use crate::queries::{Need, Query};
 use milih_catalog::{Catalog, Product, SKIN_TYPES};
-use milih_rank::concerns::CONCERNS;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -159,154 +159,43 @@ impl Protocol {
     }
 }
 
-/// A synthetic search query and the rule that decides which products are
-/// relevant to it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Query {
-    /// "moisturizer for dry skin": products of that type labeled for that skin type.
-    TypeForSkin { product_type: String, skin: usize },
-    /// "treatment for acne": products of that type whose ingredients
-    /// include one the concern lexicon lists for it.
-    TypeForConcern {
-        product_type: String,
-        concern: usize,
-    },
-    /// "moisturizer for dry skin without fragrance": labeled for that skin
-    /// type, with a known ingredient list free of fragrance.
-    FragranceFree { product_type: String, skin: usize },
-    /// The product's own brand and name: only that product.
-    Named {
-        id: usize,
-        brand: String,
-        name: String,
-    },
-}
-
-impl Query {
-    pub fn text(&self) -> String {
-        match self {
-            Query::TypeForSkin { product_type, skin } => {
-                format!(
-                    "{} for {} skin",
-                    product_type.to_lowercase(),
-                    SKIN_TYPES[*skin].to_lowercase()
-                )
-            }
-            Query::TypeForConcern {
-                product_type,
-                concern,
-            } => format!(
-                "{} for {}",
-                product_type.to_lowercase(),
-                CONCERNS[*concern].phrase
-            ),
-            Query::FragranceFree { product_type, skin } => format!(
-                "{} for {} skin without fragrance",
-                product_type.to_lowercase(),
-                SKIN_TYPES[*skin].to_lowercase()
-            ),
-            Query::Named { brand, name, .. } => format!("{brand} {name}"),
-        }
-    }
-
-    pub fn is_relevant(&self, product: &Product) -> bool {
-        match self {
-            Query::TypeForSkin { product_type, skin } => {
-                product.product_type == *product_type
-                    && product.skin_labels.is_some_and(|l| l[*skin])
-            }
-            Query::TypeForConcern {
-                product_type,
-                concern,
-            } => product.product_type == *product_type && CONCERNS[*concern].addressed_by(product),
-            Query::FragranceFree { product_type, skin } => {
-                product.product_type == *product_type
-                    && product.skin_labels.is_some_and(|l| l[*skin])
-                    && product.ingredients.as_ref().is_some_and(|list| {
-                        let list = list.to_lowercase();
-                        !FRAGRANCE.iter().any(|f| list.contains(f))
-                    })
-            }
-            Query::Named { id, .. } => product.id == *id,
-        }
-    }
-}
-
-/// Ingredient-list words that mean added fragrance.
-const FRAGRANCE: [&str; 2] = ["fragrance", "parfum"];
-
-/// The retrieval benchmark's query suites, in report order.
-pub const SUITES: [&str; 3] = [
-    "type for skin",
-    "type for concern",
-    "skin type, no fragrance",
-];
-
-/// Every benchmark query over the product types of `catalog`, with its
-/// suite index into [`SUITES`].
-pub fn benchmark_queries(catalog: &Catalog) -> Vec<(usize, Query)> {
-    let types: std::collections::BTreeSet<&str> = catalog
-        .products
-        .iter()
-        .map(|p| p.product_type.as_str())
-        .collect();
-    let mut queries = Vec::new();
-    for t in &types {
-        for skin in 0..SKIN_TYPES.len() {
-            queries.push((
-                0,
-                Query::TypeForSkin {
-                    product_type: t.to_string(),
-                    skin,
-                },
-            ));
-        }
-        for concern in 0..CONCERNS.len() {
-            queries.push((
-                1,
-                Query::TypeForConcern {
-                    product_type: t.to_string(),
-                    concern,
-                },
-            ));
-        }
-        for skin in 0..SKIN_TYPES.len() {
-            queries.push((
-                2,
-                Query::FragranceFree {
-                    product_type: t.to_string(),
-                    skin,
-                },
-            ));
-        }
-    }
-    queries
-}
-
-/// A query for which `product` is relevant: a type-for-skin query for one of
-/// its labeled skin types (most of the time), otherwise its name.
+/// A query for which `product` is relevant (the fine-tune recipe draws one
+/// per product and batch): "{type} for {skin} skin" for one of its labeled
+/// skin types most of the time, otherwise its brand and name.
 pub fn query_for(product: &Product, rng: &mut impl Rng) -> Query {
     let suited: Vec<usize> = product
         .skin_labels
         .map(|labels| (0..labels.len()).filter(|&i| labels[i]).collect())
         .unwrap_or_default();
     if !suited.is_empty() && rng.random_bool(0.7) {
-        Query::TypeForSkin {
-            product_type: product.product_type.clone(),
-            skin: suited[rng.random_range(0..suited.len())],
-        }
+        let skin = suited[rng.random_range(0..suited.len())];
+        Query::descriptive(
+            format!(
+                "{} for {} skin",
+                product.product_type.to_lowercase(),
+                SKIN_TYPES[skin].to_lowercase()
+            ),
+            Need {
+                types: vec![product.product_type.clone()],
+                skins: vec![skin],
+                ..Need::default()
+            },
+        )
     } else {
-        Query::Named {
-            id: product.id,
-            brand: product.brand.clone(),
-            name: product.name.clone(),
-        }
+        Query::named(
+            format!("{} {}", product.brand, product.name),
+            Need {
+                product: Some(product.id),
+                ..Need::default()
+            },
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queries::Facts;
     use milih_catalog::Product;
 
     fn catalog(n: usize) -> Catalog {
@@ -408,15 +297,15 @@ mod tests {
         for p in &c.products {
             for _ in 0..5 {
                 let q = query_for(p, &mut rng);
-                assert!(q.is_relevant(p), "{q:?} for {p:?}");
+                assert!(q.is_relevant(&Facts::of(p)), "{q:?} for {p:?}");
             }
         }
-        let q = Query::TypeForSkin {
-            product_type: "Cleanser".into(),
-            skin: 1,
-        };
-        assert_eq!(q.text(), "cleanser for dry skin");
+        let q = crate::queries::templated_queries(&c)
+            .into_iter()
+            .map(|(_, q)| q)
+            .find(|q| q.text == "cleanser for dry skin")
+            .unwrap();
         // Unlabeled products are never relevant to skin-type queries.
-        assert!(!q.is_relevant(&c.products[0]));
+        assert!(!q.is_relevant(&Facts::of(&c.products[0])));
     }
 }

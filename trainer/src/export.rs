@@ -11,6 +11,7 @@ use milih_catalog::Catalog;
 use milih_model::bert::InputGram;
 use milih_model::quantized::{self, BlockGrid};
 use milih_model::{Engine, HybridConfig, Prediction, TextEncoder};
+use milih_rank::skin::SkinAnswers;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -92,6 +93,12 @@ pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Ag
     // always export the same bytes.
     drop_timings(&mut training);
     let metrics = serde_json::json!({ "training": training, "quantization": agreement });
+    let skin_answers = match read(&run.join(run_files::SKIN_ANSWERS)) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).context("parsing the run's skin-answers.json")?
+        }
+        Err(_) => SkinAnswers::default(),
+    };
     let manifest = write_bundle(
         out,
         &config,
@@ -101,6 +108,7 @@ pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Ag
         catalog,
         predictions,
         metrics,
+        skin_answers,
     )?;
     Ok((manifest, agreement))
 }
@@ -151,7 +159,38 @@ pub fn index(bundle_dir: &Path, catalog: &Catalog, out: &Path) -> Result<Manifes
         catalog,
         predictions,
         metrics,
+        // The thresholds describe the model's probabilities, not a catalog.
+        bundle.catalog.skin_answers.clone(),
     )
+}
+
+/// Per label, how many unlabeled products read likely, unsure, unlikely and
+/// unknown under the bundle's thresholds.
+pub fn unlabeled_answers(catalog: &ExportedCatalog) -> Vec<[usize; 4]> {
+    use milih_rank::skin::Answer;
+    let labels = catalog
+        .products
+        .iter()
+        .map(|p| p.predicted.len())
+        .max()
+        .unwrap_or(0);
+    let mut counts = vec![[0usize; 4]; labels];
+    for entry in catalog
+        .products
+        .iter()
+        .filter(|p| p.product.skin_labels.is_none())
+    {
+        for (label, &p) in entry.predicted.iter().enumerate() {
+            let slot = match catalog.skin_answers.answer(label, p) {
+                Answer::Likely => 0,
+                Answer::Unsure => 1,
+                Answer::Unlikely => 2,
+                Answer::Unknown => 3,
+            };
+            counts[label][slot] += 1;
+        }
+    }
+    counts
 }
 
 /// Writes all bundle files into a staging directory and swaps it in for
@@ -166,6 +205,7 @@ pub fn write_bundle(
     catalog: &Catalog,
     predictions: Vec<Prediction>,
     metrics: serde_json::Value,
+    skin_answers: SkinAnswers,
 ) -> Result<Manifest> {
     let dim = config.embedding_dim;
     let vectors: Vec<f32> = predictions
@@ -186,6 +226,7 @@ pub fn write_bundle(
                 map,
             })
             .collect(),
+        skin_answers,
     };
     let contents: Vec<(&str, Vec<u8>)> = vec![
         (files::CONFIG, config_json.to_vec()),

@@ -3,9 +3,10 @@
 //! features. A fit takes seconds, so every fold and seed of an evaluation
 //! can afford it.
 
-use crate::data::{Query, Split};
+use crate::data::Split;
 use crate::features::{file_sha256, pooled_cached};
 use crate::optim::AdamW;
+use crate::queries::{Facts, Kind, Query};
 use crate::train::{from_base, masked_bce, per_query_nce, tensors_of, TrainOptions};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
@@ -123,7 +124,11 @@ pub fn fit_heads(
         &device,
     )?;
     let labeled_pooled = pooled.index_select(&labeled_index, 0)?;
-    let labeled_lexical = lexical_matrix(labeled.iter().map(|&i| texts[i].as_str()), &idf)?;
+    let labeled_lexical = lexical_matrix(
+        labeled.iter().map(|&i| texts[i].as_str()),
+        &idf,
+        config.ingredient_functions,
+    )?;
 
     // Relevance of every training query to every training product; queries
     // with no relevant training product teach nothing and are dropped.
@@ -132,39 +137,71 @@ pub fn fit_heads(
         &device,
     )?;
     let train_pooled = pooled.index_select(&train_index, 0)?;
+    let facts = Facts::all(catalog);
+    let train_facts: Vec<&Facts> = split.train.iter().map(|&i| &facts[i]).collect();
     let mut kept = Vec::new();
     let mut relevance = Vec::new();
     let mut weights = Vec::new();
-    // One query per product asks for it by name; left unweighted they would
-    // outnumber the descriptive queries ten to one and teach the head to
-    // tell every product apart rather than to group alike ones.
-    let named = queries
-        .iter()
-        .filter(|q| matches!(q, Query::Named { .. }))
-        .count();
+    // Named queries (brands, one per product) left unweighted would
+    // outnumber the descriptive ones and teach the head to tell every
+    // product apart rather than to group alike ones.
+    let named = queries.iter().filter(|q| q.kind == Kind::Named).count();
     let descriptive = queries.len() - named;
     let named_weight = NAMED_SHARE * descriptive as f32 / named.max(1) as f32;
     for (q, query) in queries.iter().enumerate() {
-        let row: Vec<f32> = split
-            .train
+        let row: Vec<f32> = train_facts
             .iter()
-            .map(|&i| f32::from(u8::from(query.is_relevant(&catalog.products[i]))))
+            .map(|f| f32::from(u8::from(query.is_relevant(f))))
             .collect();
         if row.iter().any(|&r| r > 0.0) {
             kept.push(q as u32);
             relevance.extend(row);
-            weights.push(if matches!(query, Query::Named { .. }) {
-                named_weight
-            } else {
-                1.0
+            weights.push(match query.kind {
+                Kind::Named => named_weight,
+                Kind::Descriptive => 1.0,
             });
         }
     }
+    // Product to product: each training product with key actives asks for
+    // the training products of its type that share one of them (itself
+    // included), so neighbours follow the formula rather than the brand.
+    let actives = key_actives(&train_facts);
+    let anchors: Vec<usize> = (0..split.train.len())
+        .filter(|&a| !actives[a].is_empty())
+        .collect();
+    let pair_weight = if anchors.is_empty() {
+        0.0
+    } else {
+        options.pair_share as f32 * descriptive as f32 / anchors.len() as f32
+    };
+    for &a in &anchors {
+        let kind = &train_facts[a].product.product_type;
+        relevance.extend((0..split.train.len()).map(|b| {
+            let related = a == b
+                || (train_facts[b].product.product_type == *kind
+                    && actives[b].iter().any(|x| actives[a].contains(x)));
+            f32::from(u8::from(related))
+        }));
+        weights.push(pair_weight);
+    }
     let total_weight: f32 = weights.iter().sum();
-    let weights =
-        (Tensor::from_vec(weights, kept.len(), &device)? / total_weight.max(1e-9) as f64)?;
-    let relevance = Tensor::from_vec(relevance, (kept.len(), split.train.len()), &device)?;
-    let query_pooled = query_pooled.index_select(&Tensor::new(kept.as_slice(), &device)?, 0)?;
+    let count = weights.len();
+    let weights = (Tensor::from_vec(weights, count, &device)? / total_weight.max(1e-9) as f64)?;
+    let rows = kept.len() + anchors.len();
+    let relevance = Tensor::from_vec(relevance, (rows, split.train.len()), &device)?;
+    let mut parts = Vec::new();
+    if !kept.is_empty() {
+        parts.push(query_pooled.index_select(&Tensor::new(kept.as_slice(), &device)?, 0)?);
+    }
+    if !anchors.is_empty() {
+        let anchors: Vec<u32> = anchors.iter().map(|&a| a as u32).collect();
+        parts.push(train_pooled.index_select(&Tensor::new(anchors.as_slice(), &device)?, 0)?);
+    }
+    let query_pooled = if parts.is_empty() {
+        Tensor::zeros((0, pooled.dim(1)?), DType::F32, &device)?
+    } else {
+        Tensor::cat(&parts, 0)?
+    };
 
     let classifier_scale = CLASSIFIER_LEARNING_RATE / options.projector_learning_rate;
     let mut optimizer = AdamW::new(&varmap, 0.0, |name| {
@@ -188,7 +225,7 @@ pub fn fit_heads(
         let logits = heads.logits(&labeled_pooled, labeled_lexical.as_ref())?;
         let bce = masked_bce(&logits, &labeled_products, &device)?;
         let penalty = (classifier_weight.sqr()?.sum_all()? * l2)?;
-        let nce = if kept.is_empty() || options.contrastive_weight == 0.0 {
+        let nce = if rows == 0 || options.contrastive_weight == 0.0 {
             Tensor::new(0f32, &device)?
         } else {
             (per_query_nce(
@@ -218,21 +255,47 @@ pub fn fit_heads(
     })
 }
 
-/// `(texts, buckets)` TF-IDF rows, or `None` without lexical features.
+/// `(texts, width)` text-feature rows (TF-IDF over `idf`, then ingredient
+/// functions when `functions`), or `None` when the head reads neither.
 pub fn lexical_matrix<'a>(
     texts: impl ExactSizeIterator<Item = &'a str>,
     idf: &[f32],
+    functions: bool,
 ) -> Result<Option<Tensor>> {
-    if idf.is_empty() {
+    let width = idf.len()
+        + if functions {
+            milih_model::functions::FUNCTION_FEATURES
+        } else {
+            0
+        };
+    if width == 0 {
         return Ok(None);
     }
     let n = texts.len();
-    let rows: Vec<f32> = texts.flat_map(|t| lexical::features(t, idf)).collect();
-    Ok(Some(Tensor::from_vec(rows, (n, idf.len()), &Device::Cpu)?))
+    let rows: Vec<f32> = texts
+        .flat_map(|t| lexical::text_features(t, idf, functions))
+        .collect();
+    Ok(Some(Tensor::from_vec(rows, (n, width), &Device::Cpu)?))
 }
 
 /// Heads rebuilt from fitted tensors, to score cached features.
 pub fn heads_from(config: &HybridConfig, tensors: &HashMap<String, Tensor>) -> Result<Heads> {
     let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
     Ok(Heads::load(config, vb)?)
+}
+
+/// The concern-lexicon ingredients each product's list contains.
+fn key_actives(facts: &[&Facts]) -> Vec<Vec<&'static str>> {
+    facts
+        .iter()
+        .map(|f| {
+            let mut found: Vec<&'static str> = milih_rank::concerns::CONCERNS
+                .iter()
+                .flat_map(|c| c.matches(f.product))
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        })
+        .collect()
 }

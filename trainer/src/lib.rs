@@ -3,6 +3,7 @@
 
 pub mod baselines;
 pub mod bench;
+pub mod bootstrap;
 pub mod data;
 pub mod evaluation;
 pub mod export;
@@ -12,8 +13,10 @@ pub mod gptq;
 pub mod heads;
 pub mod metrics;
 pub mod optim;
+pub mod phrasings;
 pub mod plots;
 pub mod projection;
+pub mod queries;
 pub mod train;
 
 use anyhow::{Context, Result};

@@ -10,7 +10,7 @@ use milih_trainer::train::{
 };
 use milih_trainer::{fsutil, load_catalog};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 // Training allocates and frees many tensors the size of the model on every
 // step; the system allocator returns them to the OS and page-faults them
@@ -223,6 +223,9 @@ struct Knobs {
     /// Hashed TF-IDF features of the skin-type head (0: none).
     #[arg(long, default_value_t = TrainOptions::default().lexical_features)]
     lexical_features: usize,
+    /// Ingredient-function features for the skin-type head (frozen recipe).
+    #[arg(long, default_value_t = TrainOptions::default().ingredient_functions, action = clap::ArgAction::Set)]
+    ingredient_functions: bool,
     /// frozen: fit the heads on a frozen encoder; fine-tune: train it all.
     #[arg(long, value_enum, default_value_t = TrainOptions::default().recipe)]
     recipe: Recipe,
@@ -248,6 +251,14 @@ struct Knobs {
     contrastive_weight: f64,
     #[arg(long, default_value_t = TrainOptions::default().seed)]
     seed: u64,
+    /// Phrasings per training intent of the embedding head (0: templated
+    /// queries and product names only).
+    #[arg(long, default_value_t = TrainOptions::default().phrasings)]
+    phrasings: usize,
+    /// Weight of product-to-product pairs in the embedding head's loss,
+    /// relative to the descriptive queries (0: none).
+    #[arg(long, default_value_t = TrainOptions::default().pair_share)]
+    pair_share: f64,
 }
 
 impl Knobs {
@@ -262,6 +273,7 @@ impl Knobs {
             max_length: self.max_length,
             max_windows: self.max_windows,
             lexical_features: self.lexical_features,
+            ingredient_functions: self.ingredient_functions,
             recipe: self.recipe,
             head_steps: self.head_steps,
             projector_learning_rate: self.projector_lr,
@@ -272,6 +284,8 @@ impl Knobs {
             held_out_fraction: self.held_out,
             contrastive_weight: self.contrastive_weight,
             seed: self.seed,
+            phrasings: self.phrasings,
+            pair_share: self.pair_share,
             ..TrainOptions::default()
         })
     }
@@ -379,6 +393,7 @@ fn run(cli: Cli) -> Result<()> {
             print_manifest(&manifest, &out);
             println!("quantized vs f32 over {} products: embedding cosine min {:.5} mean {:.5}, max probability difference {:.5}",
                 agreement.products, agreement.min_embedding_cosine, agreement.mean_embedding_cosine, agreement.max_probability_abs_diff);
+            print_answers(&out)?;
         }
         Command::Index {
             bundle,
@@ -388,6 +403,7 @@ fn run(cli: Cli) -> Result<()> {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
             let manifest = export::index(&bundle, &catalog, &out)?;
             print_manifest(&manifest, &out);
+            print_answers(&out)?;
         }
         Command::BenchTrain {
             base,
@@ -452,6 +468,24 @@ fn run(cli: Cli) -> Result<()> {
             };
             write_embeddings(&out, &engine, keys, &predictions)?;
         }
+    }
+    Ok(())
+}
+
+/// How the unlabeled products of a written bundle read, per skin type.
+fn print_answers(out: &Path) -> Result<()> {
+    let bundle = load_bundle(out)?;
+    println!("answers for the unlabeled products (likely / unsure / unlikely / unknown):");
+    for (label, counts) in bundle
+        .manifest
+        .labels
+        .iter()
+        .zip(export::unlabeled_answers(&bundle.catalog))
+    {
+        println!(
+            "  {label:<12} {:>4} / {:>4} / {:>4} / {:>4}",
+            counts[0], counts[1], counts[2], counts[3]
+        );
     }
     Ok(())
 }

@@ -92,6 +92,22 @@ pub fn retrieval(scores: &[Vec<f32>], relevant: &[Vec<bool>], seed: u64) -> Retr
     }
 }
 
+/// nDCG@10 of every query that has a relevant item, in query order (what
+/// [`retrieval`] averages).
+pub fn ndcg_per_query(scores: &[Vec<f32>], relevant: &[Vec<bool>]) -> Vec<f64> {
+    scores
+        .iter()
+        .zip(relevant)
+        .filter(|(_, r)| r.iter().any(|&x| x))
+        .map(|(s, r)| {
+            let mut order: Vec<usize> = (0..s.len()).collect();
+            order.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
+            let ranked: Vec<bool> = order.iter().map(|&i| r[i]).collect();
+            ndcg_at(&ranked, RETRIEVAL_K)
+        })
+        .collect()
+}
+
 /// Normalised discounted cumulative gain of binary relevance in rank order.
 pub fn ndcg_at(ranked: &[bool], k: usize) -> f64 {
     let gain = |i: usize| 1.0 / ((i + 2) as f64).log2();

@@ -3,10 +3,11 @@
 //! on the embedding head. Checkpoints after every epoch; `--resume` picks up
 //! the last one.
 
-use crate::data::{query_for, split, Query, Split};
+use crate::data::{query_for, split, Split};
 use crate::fsutil::{read, replace_dir_atomic, write_atomic};
 use crate::metrics::{evaluate, retrieval, Evaluation};
 use crate::optim::AdamW;
+use crate::queries::Facts;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
@@ -37,6 +38,10 @@ pub struct TrainOptions {
     /// Hashed TF-IDF buckets the skin-type head reads (frozen recipe).
     #[serde(default)]
     pub lexical_features: usize,
+    /// The skin-type head also reads ingredient-function features (frozen
+    /// recipe).
+    #[serde(default)]
+    pub ingredient_functions: bool,
     /// Fine-tune the whole encoder, or fit the heads on a frozen one.
     #[serde(default)]
     pub recipe: Recipe,
@@ -58,6 +63,15 @@ pub struct TrainOptions {
     pub contrastive_weight: f64,
     pub temperature: f64,
     pub seed: u64,
+    /// Phrasings drawn per training intent for the embedding head (0: the
+    /// templated benchmark queries and product names only, as runs before
+    /// the phrasings had).
+    #[serde(default)]
+    pub phrasings: usize,
+    /// Weight of all product-to-product pairs together (same type, shared
+    /// key active), relative to all descriptive queries (0: none).
+    #[serde(default)]
+    pub pair_share: f64,
 }
 
 /// How the encoder is trained.
@@ -93,6 +107,7 @@ impl Default for TrainOptions {
             max_length: 128,
             max_windows: 4,
             lexical_features: 8192,
+            ingredient_functions: true,
             recipe: Recipe::Frozen,
             head_steps: 400,
             projector_learning_rate: 3e-5,
@@ -105,6 +120,8 @@ impl Default for TrainOptions {
             contrastive_weight: 1.0,
             temperature: 0.05,
             seed: 42,
+            phrasings: 4,
+            pair_share: 0.5,
         }
     }
 }
@@ -145,6 +162,8 @@ pub mod run_files {
     pub const TOKENIZER: &str = "tokenizer.json";
     pub const METRICS: &str = "metrics.json";
     pub const SPLIT: &str = "split.json";
+    /// What the skin-type probabilities mean ([`milih_rank::skin`]).
+    pub const SKIN_ANSWERS: &str = "skin-answers.json";
     pub const CHECKPOINTS: &str = "checkpoints";
 }
 
@@ -191,8 +210,8 @@ pub fn train_on_split(
         // nothing to resume, it simply runs again.
         return train_frozen(base, catalog, out, options, given_split);
     }
-    if options.max_windows != 1 || options.lexical_features != 0 {
-        bail!("the fine-tune recipe reads one window and no lexical features: pass --max-windows 1 --lexical-features 0");
+    if options.max_windows != 1 || options.lexical_features != 0 || options.ingredient_functions {
+        bail!("the fine-tune recipe reads one window and no lexical or ingredient-function features: pass --max-windows 1 --lexical-features 0 --ingredient-functions false");
     }
     let device = Device::Cpu;
 
@@ -274,7 +293,7 @@ pub fn train_on_split(
                 .collect();
             let query_ids = queries
                 .iter()
-                .map(|q| encoder.ids(&q.text()))
+                .map(|q| encoder.ids(&q.text))
                 .collect::<Result<Vec<_>, _>>()?;
             let query_inputs = batch_from_ids(&query_ids, &device)?;
 
@@ -292,12 +311,13 @@ pub fn train_on_split(
                 Mode::Train,
                 options.freeze_layers,
             )?;
+            let facts: Vec<Facts> = products.iter().map(|p| Facts::of(p)).collect();
             let relevance: Vec<f32> = queries
                 .iter()
                 .flat_map(|q| {
-                    products
+                    facts
                         .iter()
-                        .map(move |p| f32::from(u8::from(q.is_relevant(p))))
+                        .map(move |f| f32::from(u8::from(q.is_relevant(f))))
                 })
                 .collect();
             let relevance = Tensor::from_vec(relevance, (batch.len(), batch.len()), &device)?;
@@ -435,6 +455,11 @@ fn train_frozen(
         &data.query_pooled,
         &options,
     )?;
+    let answers = skin_answers(&data, catalog, &split, &options)?;
+    write_atomic(
+        &out.join(run_files::SKIN_ANSWERS),
+        &serde_json::to_vec_pretty(&answers)?,
+    )?;
     let mut tensors = encoder.engine_tensors();
     tensors.retain(|name, _| !name.starts_with(HEADS_PREFIX));
     tensors.extend(fitted.tensors);
@@ -476,6 +501,111 @@ fn train_frozen(
     write_report(out, report)
 }
 
+/// Products of unseen brands a threshold must rest on, at least.
+const ANSWER_SUPPORT: usize = 20;
+
+/// What the skin-type head's probabilities mean for brands it never saw:
+/// the training products are split into brand folds, the skin-type head is
+/// fitted without each fold and scores it, and each label's AUROC and
+/// thresholds are read off those out-of-fold scores.
+fn skin_answers(
+    data: &crate::evaluation::EvalData,
+    catalog: &Catalog,
+    split: &Split,
+    options: &TrainOptions,
+) -> Result<milih_rank::skin::SkinAnswers> {
+    use crate::data::Protocol;
+    use milih_rank::skin::SkinAnswers;
+    let in_training: HashSet<usize> = split.train.iter().copied().collect();
+    // The skin-type head alone: the embedding head plays no part here.
+    let classifier_only = TrainOptions {
+        contrastive_weight: 0.0,
+        ..options.clone()
+    };
+    let labels = SKIN_TYPES.len();
+    let mut pairs: Vec<Vec<(f32, bool)>> = vec![Vec::new(); labels];
+    for fold in (Protocol::BrandFolds { folds: 5 }).splits(catalog, options.seed) {
+        let held: Vec<usize> = fold
+            .held_out
+            .iter()
+            .copied()
+            .filter(|i| in_training.contains(i))
+            .collect();
+        let train: Vec<usize> = fold
+            .train
+            .iter()
+            .copied()
+            .filter(|i| in_training.contains(i))
+            .collect();
+        if held.is_empty() || train.is_empty() {
+            continue;
+        }
+        let inner = Split {
+            train,
+            held_out: held.clone(),
+        };
+        let fitted = crate::heads::fit_heads(
+            &data.config,
+            catalog,
+            &data.texts,
+            &data.pooled,
+            &inner,
+            &data.training_queries,
+            &data.query_pooled,
+            &classifier_only,
+        )?;
+        let heads = crate::heads::heads_from(&data.config, &fitted.tensors)?;
+        let index = Tensor::new(
+            held.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            &Device::Cpu,
+        )?;
+        let idf = match heads.idf() {
+            Some(idf) => idf.to_vec1::<f32>()?,
+            None => Vec::new(),
+        };
+        let lexical = crate::heads::lexical_matrix(
+            held.iter().map(|&i| data.texts[i].as_str()),
+            &idf,
+            heads.reads_functions(),
+        )?;
+        let probabilities = candle_nn::ops::sigmoid(
+            &heads.logits(&data.pooled.index_select(&index, 0)?, lexical.as_ref())?,
+        )?
+        .to_vec2::<f32>()?;
+        for (&i, row) in held.iter().zip(probabilities) {
+            if let Some(flags) = catalog.products[i].skin_labels {
+                for l in 0..labels {
+                    pairs[l].push((row[l], flags[l]));
+                }
+            }
+        }
+    }
+    let answers = SkinAnswers {
+        labels: pairs
+            .iter()
+            .map(|p| {
+                let scores: Vec<f32> = p.iter().map(|x| x.0).collect();
+                let truth: Vec<bool> = p.iter().map(|x| x.1).collect();
+                let auroc = crate::metrics::auroc(&scores, &truth);
+                SkinAnswers::fit_label(
+                    p,
+                    if auroc.is_finite() { auroc as f32 } else { 0.5 },
+                    ANSWER_SUPPORT,
+                )
+            })
+            .collect(),
+    };
+    for (name, l) in SKIN_TYPES.iter().zip(&answers.labels) {
+        eprintln!(
+            "{name}: AUROC on unseen brands {:.3}; likely from {}, unlikely up to {}",
+            l.unseen_brand_auroc,
+            l.likely_at.map_or("never".into(), |t| format!("{t:.3}")),
+            l.unlikely_at.map_or("never".into(), |t| format!("{t:.3}")),
+        );
+    }
+    Ok(answers)
+}
+
 /// A hybrid built from a base checkpoint: encoder weights loaded, heads
 /// initialised from the seed (the embedding head as an identity map).
 pub struct Initial {
@@ -503,6 +633,7 @@ pub fn from_base(base: &Path, options: &TrainOptions, device: &Device) -> Result
         max_length: options.max_length,
         max_windows: options.max_windows,
         lexical_features: options.lexical_features,
+        ingredient_functions: options.ingredient_functions,
     };
     let encoder = TextEncoder::from_json(&tokenizer_json, options.max_length)?;
     if encoder.vocab_size() > config.bert.vocab_size {
@@ -712,16 +843,12 @@ fn evaluate_engine(engine: &Engine, catalog: &Catalog, split: &Split) -> Result<
     // labels training never saw.
     let types: std::collections::BTreeSet<&str> =
         held_out.iter().map(|p| p.product_type.as_str()).collect();
-    let queries: Vec<Query> = types
-        .iter()
-        .flat_map(|t| {
-            (0..SKIN_TYPES.len()).map(move |skin| Query::TypeForSkin {
-                product_type: t.to_string(),
-                skin,
-            })
-        })
+    let queries: Vec<crate::queries::Query> = crate::queries::templated_queries(catalog)
+        .into_iter()
+        .filter(|(suite, q)| *suite == 0 && q.need.types.iter().any(|t| types.contains(t.as_str())))
+        .map(|(_, q)| q)
         .collect();
-    let query_texts: Vec<String> = queries.iter().map(Query::text).collect();
+    let query_texts: Vec<String> = queries.iter().map(|q| q.text.clone()).collect();
     let query_refs: Vec<&str> = query_texts.iter().map(String::as_str).collect();
     let query_predictions = engine.predict(&query_refs, 16)?;
     let similarity: Vec<Vec<f32>> = query_predictions
@@ -733,9 +860,10 @@ fn evaluate_engine(engine: &Engine, catalog: &Catalog, split: &Split) -> Result<
                 .collect()
         })
         .collect();
+    let facts: Vec<Facts> = held_out.iter().map(|p| Facts::of(p)).collect();
     let relevance: Vec<Vec<bool>> = queries
         .iter()
-        .map(|q| held_out.iter().map(|p| q.is_relevant(p)).collect())
+        .map(|q| facts.iter().map(|f| q.is_relevant(f)).collect())
         .collect();
     evaluation.retrieval = Some(retrieval(&similarity, &relevance, 7));
     Ok(evaluation)

@@ -38,6 +38,7 @@ fn options() -> TrainOptions {
         max_length: 48,
         max_windows: 1,
         lexical_features: 0,
+        ingredient_functions: false,
         embedding_dim: 16,
         learning_rate: 1e-3,
         head_learning_rate: 1e-2,
@@ -53,6 +54,7 @@ fn frozen_options() -> TrainOptions {
         max_length: 24,
         max_windows: 2,
         lexical_features: 256,
+        ingredient_functions: true,
         head_steps: 20,
         ..options()
     }

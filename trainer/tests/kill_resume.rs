@@ -41,7 +41,8 @@ fn train_command(base: &Path, catalog: &Path, out: &Path) -> Command {
         "--max-windows",
         "1",
     ]);
-    command.args(["--lexical-features", "0", "--embedding-dim", "16"]);
+    command.args(["--lexical-features", "0", "--ingredient-functions", "false"]);
+    command.args(["--embedding-dim", "16"]);
     command.args(["--lr", "1e-3", "--head-lr", "1e-2", "--seed", "11"]);
     command
         .arg("--base")

@@ -3,7 +3,8 @@
 
 use crate::offline::{self, Availability};
 use crate::protocol::{
-    CollectionStats, MapPoint, Request, Response, ResultCard, Search, KEEP_COPIES,
+    answer_title, plural_type, CollectionStats, MapPoint, Request, Response, ResultCard, Search,
+    KEEP_COPIES,
 };
 use crate::url_state::{UrlState, View};
 use leptos::prelude::*;
@@ -652,6 +653,7 @@ fn Card(
     let name_for_label = format!("Similar products to {}", p.name);
     let similarity = (card.score.clamp(0.0, 1.0) * 100.0).round();
     let type_attr = p.product_type.clone();
+    let type_attr_lean = p.product_type.clone();
     view! {
         <li class="card" data-product-id=p.id data-type=type_attr>
             <p class="brand">{p.brand}</p>
@@ -674,20 +676,29 @@ fn Card(
                 </ul>
             })}
             <ul class="fits" aria-label="Skin types">
-                {labels.into_iter().zip(card.fits).map(|(label, fit)| {
-                    let (class, code, text) = match fit {
-                        SkinFit::Labeled(true) => ("fit labeled yes", "labeled-yes", format!("{label} ✓")),
-                        SkinFit::Labeled(false) => ("fit labeled no", "labeled-no", format!("{label} ✗")),
-                        SkinFit::Predicted(p) if fit.suits() => ("fit predicted yes", "predicted-yes", format!("{label} · predicted {:.0}%", p * 100.0)),
-                        SkinFit::Predicted(p) => ("fit predicted no", "predicted-no", format!("{label} · predicted {:.0}%", p * 100.0)),
-                    };
-                    let title = match fit {
-                        SkinFit::Labeled(_) => "labeled by the retailer",
-                        SkinFit::Predicted(_) => "predicted by Milih's model (no retailer label)",
+                {labels.iter().cloned().zip(card.fits).map(|(label, fit)| {
+                    let (class, code, text, title) = match fit {
+                        SkinFit::Labeled(true) => ("fit labeled yes", "labeled-yes".to_string(), format!("{label} ✓"), "labeled by the retailer".to_string()),
+                        SkinFit::Labeled(false) => ("fit labeled no", "labeled-no".to_string(), format!("{label} ✗"), "labeled by the retailer".to_string()),
+                        SkinFit::Predicted { probability, answer } => (
+                            if fit.suits() { "fit predicted yes" } else { "fit predicted no" },
+                            format!("predicted-{}", answer.word()),
+                            format!("{label} · {}", answer.word()),
+                            answer_title(answer, probability),
+                        ),
                     };
                     view! { <li class=class data-skin=label data-fit=code title=title>{text}</li> }
                 }).collect_view()}
             </ul>
+            {card.lean.map(|lean| {
+                let skin = labels.get(lean.label).map(|l| l.to_lowercase()).unwrap_or_default();
+                let kind = plural_type(&type_attr_lean);
+                view! {
+                    <p class="lean" data-lean=skin.clone()>
+                        {format!("Leans {skin}: Milih reads it as more suited to {skin} skin than {:.0}% of {kind}.", lean.beats * 100.0)}
+                    </p>
+                }
+            })}
             <IngredientList ingredients=p.ingredients matched=card.explanation.matched avoided=card.avoided.items open=main />
             {(!main).then(|| view! {
                 <button type="button" class="similar-link" aria-label=name_for_label
@@ -937,10 +948,12 @@ fn Overview(status: RwSignal<Status>) -> impl IntoView {
                 </table>
                 <table class="counts by-skin">
                     <caption>{format!("Skin types Milih predicts for the {predicted} unlabeled products")}</caption>
-                    <thead><tr><th scope="col">"Skin type"</th><th scope="col">"Predicted to suit"</th><th scope="col">"Mean probability"</th></tr></thead>
+                    <thead><tr><th scope="col">"Skin type"</th><th scope="col">"Likely"</th><th scope="col">"Unsure"</th><th scope="col">"Unlikely"</th><th scope="col">"Unknown"</th></tr></thead>
                     <tbody>
-                        {stats.labels.iter().zip(&stats.predicted_suits).zip(&stats.predicted_mean).map(|((label, &n), &mean)| view! {
-                            <tr><th scope="row">{label.clone()}</th><td>{format!("{n} ({:.0}%)", percent(n, predicted))}</td><td>{format!("{:.0}%", mean * 100.0)}</td></tr>
+                        {stats.labels.iter().zip(&stats.predicted_answers).map(|(label, counts)| view! {
+                            <tr><th scope="row">{label.clone()}</th>
+                                {counts.iter().map(|&n| view! { <td>{format!("{n} ({:.0}%)", percent(n, predicted))}</td> }).collect_view()}
+                            </tr>
                         }).collect_view()}
                     </tbody>
                 </table>

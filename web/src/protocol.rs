@@ -5,7 +5,8 @@ use milih_bundle::ExportedCatalog;
 use milih_catalog::{Product, SKIN_TYPES};
 use milih_rank::avoid::caught_by;
 use milih_rank::concerns::Concern;
-use milih_rank::{Filter, SkinFit, PREDICTED_SUITABLE};
+use milih_rank::skin::{Answer, Lean};
+use milih_rank::{Filter, SkinFit};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -204,11 +205,20 @@ impl Search {
             };
             reasons.push(match fit {
                 SkinFit::Labeled(true) => format!("labeled for {} skin", name.to_lowercase()),
-                SkinFit::Predicted(p) => format!(
-                    "predicted for {} skin ({:.0}%)",
-                    name.to_lowercase(),
-                    p * 100.0
+                SkinFit::Predicted {
+                    answer: Answer::Unknown,
+                    ..
+                } => format!(
+                    "no label for {} skin, and the model cannot tell",
+                    name.to_lowercase()
                 ),
+                SkinFit::Predicted { answer, .. } => {
+                    format!(
+                        "predicted {} for {} skin",
+                        answer.word(),
+                        name.to_lowercase()
+                    )
+                }
                 SkinFit::Labeled(false) => continue,
             });
         }
@@ -277,13 +287,46 @@ pub struct CollectionStats {
     pub by_type: Vec<GroupCount>,
     /// Per brand, most products first (ties alphabetical).
     pub by_brand: Vec<GroupCount>,
-    /// Per skin type, in label order: how many unlabeled products the
-    /// model predicts suit it.
-    pub predicted_suits: Vec<usize>,
-    /// Per skin type: the mean predicted probability over unlabeled products.
-    pub predicted_mean: Vec<f32>,
+    /// Per skin type, in label order: how many unlabeled products get each
+    /// answer, in [`ANSWERS`] order.
+    pub predicted_answers: Vec<[usize; 4]>,
     /// Every product's place on the embedding map, in catalog order.
     pub map: Vec<MapPoint>,
+}
+
+/// The answers the page gives for a skin type without a retailer label, in
+/// the order the collection view counts them.
+pub const ANSWERS: [Answer; 4] = [
+    Answer::Likely,
+    Answer::Unsure,
+    Answer::Unlikely,
+    Answer::Unknown,
+];
+
+/// What a predicted answer means, for a tooltip.
+pub fn answer_title(answer: Answer, probability: f32) -> String {
+    let meaning = match answer {
+        Answer::Likely => "products scoring this high from brands the model never saw were nearly always labeled for it",
+        Answer::Unsure => "the model's reading sits between what the retailer's labels bear out either way",
+        Answer::Unlikely => "products scoring this low from brands the model never saw were mostly not labeled for it",
+        Answer::Unknown => "the model cannot tell this skin type apart for brands it has not seen",
+    };
+    format!(
+        "predicted by Milih's model (no retailer label), probability {:.0}%: {meaning}",
+        probability * 100.0
+    )
+}
+
+/// A product type as a plural noun ("Moisturizer" → "moisturizers").
+pub fn plural_type(product_type: &str) -> String {
+    let lower = product_type.trim().to_lowercase();
+    if lower == "sun protect" {
+        "sun protection products".into()
+    } else if lower.ends_with('s') || lower.is_empty() {
+        lower
+    } else {
+        format!("{lower}s")
+    }
 }
 
 /// Products of one type or brand, and how many carry retailer labels.
@@ -322,8 +365,7 @@ impl CollectionStats {
         let products = &catalog.products;
         let mut types: BTreeMap<&str, GroupCount> = BTreeMap::new();
         let mut brands: BTreeMap<&str, GroupCount> = BTreeMap::new();
-        let mut predicted_suits = vec![0; labels.len()];
-        let mut probability_sums = vec![0f64; labels.len()];
+        let mut predicted_answers = vec![[0usize; 4]; labels.len()];
         let mut labeled_products = 0;
         for entry in products {
             let p = &entry.product;
@@ -339,12 +381,12 @@ impl CollectionStats {
             }
             if p.skin_labels.is_none() {
                 for (label, probability) in entry.predicted.iter().enumerate().take(labels.len()) {
-                    predicted_suits[label] += usize::from(*probability >= PREDICTED_SUITABLE);
-                    probability_sums[label] += f64::from(*probability);
+                    let answer = catalog.skin_answers.answer(label, *probability);
+                    let slot = ANSWERS.iter().position(|a| *a == answer).unwrap_or(3);
+                    predicted_answers[label][slot] += 1;
                 }
             }
         }
-        let unlabeled = products.len() - labeled_products;
         let product_types: Vec<String> = types.keys().map(|t| t.to_string()).collect();
         let map = products
             .iter()
@@ -376,11 +418,7 @@ impl CollectionStats {
             labeled: labeled_products,
             by_type: most_first(types),
             by_brand: most_first(brands),
-            predicted_mean: probability_sums
-                .iter()
-                .map(|sum| (sum / unlabeled.max(1) as f64) as f32)
-                .collect(),
-            predicted_suits,
+            predicted_answers,
             map,
         }
     }
@@ -468,6 +506,8 @@ pub struct ResultCard {
     pub score: f32,
     /// Fit per skin type, in label order.
     pub fits: Vec<SkinFit>,
+    /// Where the model places an unlabeled product among its type.
+    pub lean: Option<Lean>,
     pub explanation: Explanation,
     /// The user's avoided ingredients in this product.
     pub avoided: AvoidCheck,
@@ -538,12 +578,16 @@ mod tests {
             ingredients: Some("Water, Salicylic Acid, Niacinamide".into()),
             skin_labels: None,
         };
+        let fit = |probability, answer| SkinFit::Predicted {
+            probability,
+            answer,
+        };
         let fits = [
-            SkinFit::Predicted(0.2),
-            SkinFit::Predicted(0.91),
-            SkinFit::Predicted(0.5),
-            SkinFit::Predicted(0.7),
-            SkinFit::Predicted(0.4),
+            fit(0.2, Answer::Unlikely),
+            fit(0.91, Answer::Likely),
+            fit(0.5, Answer::Unsure),
+            fit(0.7, Answer::Unsure),
+            fit(0.4, Answer::Unknown),
         ];
         let search = Search {
             text: "clarifying serum, please".into(),
@@ -557,7 +601,7 @@ mod tests {
         let e = search.explain(&product, &fits);
         assert_eq!(
             e.why,
-            "salicylic acid for acne and blemishes · niacinamide for dark spots and pigmentation · predicted for dry skin (91%) · mentions “clarifying”, “serum”"
+            "salicylic acid for acne and blemishes · niacinamide for dark spots and pigmentation · predicted likely for dry skin · mentions “clarifying”, “serum”"
         );
         assert_eq!(e.matched, ["salicylic acid", "niacinamide"]);
         let plain = Search::default().explain(&product, &fits);
@@ -623,6 +667,20 @@ mod tests {
     }
 
     #[test]
+    fn product_types_read_as_plurals_and_answers_explain_themselves() {
+        assert_eq!(plural_type("Moisturizer"), "moisturizers");
+        assert_eq!(plural_type("Eye cream"), "eye creams");
+        assert_eq!(plural_type("Sun protect"), "sun protection products");
+        assert_eq!(plural_type("Gloss"), "gloss");
+        let title = answer_title(Answer::Likely, 0.934);
+        assert!(
+            title.contains("93%") && title.contains("never saw"),
+            "{title}"
+        );
+        assert!(answer_title(Answer::Unknown, 0.5).contains("cannot tell"));
+    }
+
+    #[test]
     fn collection_stats_count_types_brands_and_predicted_labels() {
         let catalog = ExportedCatalog {
             products: vec![
@@ -631,6 +689,16 @@ mod tests {
                 entry(2, "Moisturizer", "Alba", false, 0.3),
                 entry(3, "Moisturizer", "Bee", true, 0.9),
             ],
+            skin_answers: milih_rank::skin::SkinAnswers {
+                labels: vec![
+                    milih_rank::skin::LabelAnswers {
+                        unseen_brand_auroc: 0.7,
+                        likely_at: Some(0.6),
+                        unlikely_at: Some(0.3),
+                    };
+                    4
+                ],
+            },
         };
         let labels: Vec<String> = SKIN_TYPES.iter().map(|s| s.to_string()).collect();
         let stats = CollectionStats::of(&catalog, &labels, 100, 5.0);
@@ -652,9 +720,10 @@ mod tests {
             .map(|b| (b.name.as_str(), b.products))
             .collect();
         assert_eq!(brands, [("Alba", 2), ("Bee", 1), ("Zed", 1)]);
-        // Only unlabeled products count, at the 0.5 threshold.
-        assert_eq!(stats.predicted_suits, [1; 5]);
-        assert_eq!(stats.predicted_mean, [0.5; 5]);
+        // Only unlabeled products count (0.7 likely, 0.3 unlikely); the
+        // fifth label has no thresholds, so both are unknown there.
+        assert_eq!(stats.predicted_answers[..4], [[1, 0, 1, 0]; 4]);
+        assert_eq!(stats.predicted_answers[4], [0, 0, 0, 2]);
         assert_eq!(stats.map[2].type_index, 1);
         assert_eq!((stats.map[2].x, stats.map[2].name.as_str()), (0.2, "P2"));
     }

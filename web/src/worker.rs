@@ -5,9 +5,10 @@ use crate::protocol::{
     similarity_reasons, AvoidCheck, CollectionStats, Explanation, Request, Response, ResultCard,
     Search,
 };
-use milih_bundle::{files, Bundle, FileEntry, Manifest, ProductEntry, StreamDigest};
+use milih_bundle::{files, Bundle, FileEntry, Manifest, StreamDigest};
 use milih_model::quantized::{GgufStream, InferenceWeights};
 use milih_model::{Engine, ModelError};
+use milih_rank::skin::{leans, Lean};
 use milih_rank::{dot, skin_fit, top_k, Int8Embeddings, SkinFit};
 use sha2::Digest;
 use std::cell::{Cell, RefCell};
@@ -26,6 +27,8 @@ const INCOMING: &str = "milih-incoming";
 struct Loaded {
     engine: Engine,
     bundle: Bundle<()>,
+    /// Each product's strongest skin-type lean among its type.
+    leans: Vec<Option<Lean>>,
 }
 
 thread_local! {
@@ -329,7 +332,27 @@ fn start_model(
     // The engine holds its own copy of the model now.
     bundle.tokenizer_json = Vec::new();
     bundle.config_json = Vec::new();
-    Ok(Loaded { engine, bundle })
+    let leans = product_leans(&bundle.catalog);
+    Ok(Loaded {
+        engine,
+        bundle,
+        leans,
+    })
+}
+
+/// [`milih_rank::skin::leans`] over the exported catalog.
+fn product_leans(catalog: &milih_bundle::ExportedCatalog) -> Vec<Option<Lean>> {
+    let types: Vec<&str> = catalog
+        .products
+        .iter()
+        .map(|p| p.product.product_type.as_str())
+        .collect();
+    let predicted: Vec<&[f32]> = catalog
+        .products
+        .iter()
+        .map(|p| p.predicted.as_slice())
+        .collect();
+    leans(&types, &predicted, &catalog.skin_answers)
 }
 
 /// Runs both heads on a few catalog products and compares with the
@@ -748,19 +771,30 @@ fn handle(request: Request) {
 /// A result card; `explain` reads the product's skin-type fits, which are
 /// worked out once for both.
 fn card(
-    entry: &ProductEntry,
+    loaded: &Loaded,
+    index: usize,
     score: f32,
     explain: impl FnOnce(&[SkinFit]) -> Explanation,
     avoid: &[String],
 ) -> ResultCard {
+    let entry = &loaded.bundle.catalog.products[index];
+    let answers = &loaded.bundle.catalog.skin_answers;
     let fits: Vec<SkinFit> = (0..entry.predicted.len())
-        .map(|l| skin_fit(&entry.product, &entry.predicted, l))
+        .map(|l| skin_fit(&entry.product, &entry.predicted, l, answers))
         .collect();
+    // A lean speaks for the model, so only where the retailer is silent.
+    let lean = entry
+        .product
+        .skin_labels
+        .is_none()
+        .then(|| loaded.leans.get(index).cloned().flatten())
+        .flatten();
     ResultCard {
         product: entry.product.clone(),
         score,
         explanation: explain(&fits),
         fits,
+        lean,
         avoided: AvoidCheck::of(avoid, &entry.product),
     }
 }
@@ -792,7 +826,8 @@ fn similar_products(
             let other = &products[hit.index];
             let why = similarity_reasons(&entry.product, &other.product);
             card(
-                other,
+                loaded,
+                hit.index,
                 hit.score,
                 |_| Explanation {
                     why,
@@ -804,7 +839,7 @@ fn similar_products(
         .collect();
     Ok(Response::Similar {
         id,
-        product: card(entry, 1.0, |_| Explanation::default(), avoid),
+        product: card(loaded, product, 1.0, |_| Explanation::default(), avoid),
         results,
         millis: now() - started,
     })
@@ -830,9 +865,11 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
     let products = &loaded.bundle.catalog.products;
     let embeddings = &loaded.bundle.embeddings;
     let hits = top_k(&query, embeddings, search.limit.clamp(1, 100), |i| {
-        search
-            .filter
-            .accepts(&products[i].product, &products[i].predicted)
+        search.filter.accepts(
+            &products[i].product,
+            &products[i].predicted,
+            &loaded.bundle.catalog.skin_answers,
+        )
     });
     let results = hits
         .into_iter()
@@ -841,7 +878,8 @@ fn search_products(id: u64, search: &Search, loaded: &Loaded) -> Result<Response
             // No avoid check: the filter admitted only products whose
             // lists are known and hold none of the avoided ingredients.
             card(
-                entry,
+                loaded,
+                hit.index,
                 hit.score,
                 |fits| search.explain(&entry.product, fits),
                 &[],

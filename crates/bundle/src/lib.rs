@@ -293,6 +293,11 @@ pub struct ProductEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportedCatalog {
     pub products: Vec<ProductEntry>,
+    /// How the predicted probabilities read as answers (thresholds chosen on
+    /// unseen brands); absent in bundles from before they were measured,
+    /// whose predictions then all read "unknown".
+    #[serde(default)]
+    pub skin_answers: milih_rank::skin::SkinAnswers,
 }
 
 /// The most bytes a packed file may inflate to: far beyond any real catalog
@@ -555,6 +560,7 @@ mod tests {
                 predicted: vec![0.5; 5],
                 map: [0.5, 0.5],
             }],
+            skin_answers: Default::default(),
         };
         let embeddings = Int8Embeddings::quantize(&[0.6, 0.8], 2);
         let contents: HashMap<String, Vec<u8>> = [

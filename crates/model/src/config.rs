@@ -105,6 +105,23 @@ pub struct HybridConfig {
     /// head reads beside the pooled encoder output (0: none).
     #[serde(default)]
     pub lexical_features: usize,
+    /// The skin-type head also reads ingredient-function features
+    /// ([`crate::functions`]).
+    #[serde(default)]
+    pub ingredient_functions: bool,
+}
+
+impl HybridConfig {
+    /// Width of the text features the skin-type head reads beside the
+    /// pooled encoder output: TF-IDF buckets, then ingredient functions.
+    pub fn text_features(&self) -> usize {
+        self.lexical_features
+            + if self.ingredient_functions {
+                crate::functions::FUNCTION_FEATURES
+            } else {
+                0
+            }
+    }
 }
 
 fn one() -> usize {

@@ -156,17 +156,22 @@ impl Engine {
     /// `(texts, lexical_features)` TF-IDF features, or `None` when the model
     /// reads none.
     pub fn lexical_features(&self, texts: &[&str]) -> Result<Option<Tensor>, ModelError> {
-        let Some(idf) = self.model.heads().idf() else {
+        let heads = self.model.heads();
+        let width = self.config().text_features();
+        if width == 0 {
             return Ok(None);
+        }
+        let idf = match heads.idf() {
+            Some(idf) => idf.to_vec1::<f32>()?,
+            None => Vec::new(),
         };
-        let idf = idf.to_vec1::<f32>()?;
         let rows: Vec<f32> = texts
             .iter()
-            .flat_map(|t| crate::lexical::features(t, &idf))
+            .flat_map(|t| crate::lexical::text_features(t, &idf, heads.reads_functions()))
             .collect();
         Ok(Some(Tensor::from_vec(
             rows,
-            (texts.len(), idf.len()),
+            (texts.len(), width),
             &self.device,
         )?))
     }

@@ -28,6 +28,8 @@ pub struct Heads {
     classifier: Linear,
     projector: Linear,
     idf: Option<Tensor>,
+    /// Ingredient-function features follow the TF-IDF ones.
+    functions: bool,
 }
 
 /// Outputs for a batch.
@@ -45,7 +47,7 @@ impl Heads {
         let heads = vb.pp(HEADS_PREFIX);
         Ok(Self {
             classifier: candle_nn::linear(
-                hidden + lexical,
+                hidden + config.text_features(),
                 config.labels.len(),
                 heads.pp("classifier"),
             )?,
@@ -55,7 +57,13 @@ impl Heads {
             } else {
                 None
             },
+            functions: config.ingredient_functions,
         })
+    }
+
+    /// Whether the skin-type head reads ingredient-function features.
+    pub fn reads_functions(&self) -> bool {
+        self.functions
     }
 
     /// The inverse document frequencies of the lexical features, if any.
@@ -64,16 +72,19 @@ impl Heads {
     }
 
     /// Skin-type logits from pooled `(batch, hidden)` features and, when the
-    /// model has them, `(batch, lexical)` TF-IDF features.
+    /// model reads them, `(batch, text features)` TF-IDF and ingredient-
+    /// function features ([`crate::lexical::text_features`]).
     pub fn logits(&self, pooled: &Tensor, lexical: Option<&Tensor>) -> Result<Tensor> {
-        match (&self.idf, lexical) {
-            // Both parts unit length, so that neither drowns the other.
-            (Some(_), Some(lexical)) => self
+        let reads_text = self.idf.is_some() || self.functions;
+        match (reads_text, lexical) {
+            // The pooled part unit length, as the TF-IDF part is, so that
+            // neither drowns the other.
+            (true, Some(lexical)) => self
                 .classifier
                 .forward(&Tensor::cat(&[&l2_normalize(pooled)?, lexical], D::Minus1)?),
-            (None, None) => self.classifier.forward(pooled),
-            (Some(_), None) => candle_core::bail!("the model needs lexical features"),
-            (None, Some(_)) => candle_core::bail!("the model takes no lexical features"),
+            (false, None) => self.classifier.forward(pooled),
+            (true, None) => candle_core::bail!("the model needs lexical features"),
+            (false, Some(_)) => candle_core::bail!("the model takes no lexical features"),
         }
     }
 

@@ -82,6 +82,20 @@ pub fn features(text: &str, idf: &[f32]) -> Vec<f32> {
     dense
 }
 
+/// The text features of `text` the skin-type head reads: TF-IDF over `idf`
+/// (nothing when it is empty), then the ingredient functions when asked.
+pub fn text_features(text: &str, idf: &[f32], functions: bool) -> Vec<f32> {
+    let mut row = if idf.is_empty() {
+        Vec::new()
+    } else {
+        features(text, idf)
+    };
+    if functions {
+        row.extend(crate::functions::features(text));
+    }
+    row
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

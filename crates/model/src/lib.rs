@@ -8,6 +8,7 @@
 pub mod bert;
 pub mod config;
 pub mod engine;
+pub mod functions;
 pub mod gelu;
 pub mod hybrid;
 pub mod init;

@@ -72,6 +72,7 @@ pub fn tiny_base(corpus: &[&str], seed: u64) -> Result<TinyBase, ModelError> {
         max_length: 64,
         max_windows: 1,
         lexical_features: 0,
+        ingredient_functions: false,
     };
     let varmap = VarMap::new();
     Hybrid::load(
@@ -136,6 +137,7 @@ pub fn tiny_bundle_files(corpus: &[&str], seed: u64) -> Result<ModelFiles, Model
         max_length: 32,
         max_windows: 2,
         lexical_features: 64,
+        ingredient_functions: true,
     };
     let weights = with_seeded_heads(&config, base.weights, seed + 1)?;
     let config_json =

@@ -30,6 +30,7 @@ fn tiny_with(
         max_length: 32,
         max_windows,
         lexical_features,
+        ingredient_functions: lexical_features > 0,
     };
     let weights = milih_model::tiny::with_seeded_heads(&config, base.weights, 9).unwrap();
     (config, base.tokenizer_json, weights)

@@ -7,6 +7,7 @@
 
 pub mod avoid;
 pub mod concerns;
+pub mod skin;
 
 use avoid::caught_by;
 use milih_kernels::{largest_magnitude, quantize_i8, INT8_LEVELS};
@@ -15,8 +16,7 @@ use milih_catalog::{Product, NUM_SKIN_TYPES};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
-/// Probability at or above which a predicted skin type counts as suitable.
-pub const PREDICTED_SUITABLE: f32 = 0.5;
+use skin::{Answer, SkinAnswers};
 
 /// What the user asked for. Empty lists do not restrict.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,32 +43,46 @@ pub struct Filter {
 pub enum SkinFit {
     /// The retailer says whether it suits.
     Labeled(bool),
-    /// No retailer label: the model's probability.
-    Predicted(f32),
+    /// No retailer label: the model's probability and what it means
+    /// ([`skin`]).
+    Predicted { probability: f32, answer: Answer },
 }
 
 impl SkinFit {
+    /// Whether a skin-type filter keeps the product: labeled for it, or
+    /// predicted anything but "unlikely".
     pub fn suits(self) -> bool {
         match self {
             SkinFit::Labeled(suits) => suits,
-            SkinFit::Predicted(p) => p >= PREDICTED_SUITABLE,
+            SkinFit::Predicted { answer, .. } => answer != Answer::Unlikely,
         }
     }
 }
 
 /// The fit of `product` for skin type `index`, given the model's
-/// probabilities for it.
-pub fn skin_fit(product: &Product, predicted: &[f32], index: usize) -> SkinFit {
+/// probabilities for it and how they read.
+pub fn skin_fit(
+    product: &Product,
+    predicted: &[f32],
+    index: usize,
+    answers: &SkinAnswers,
+) -> SkinFit {
     match product.skin_labels {
         Some(labels) => SkinFit::Labeled(labels[index]),
-        None => SkinFit::Predicted(predicted.get(index).copied().unwrap_or(0.0)),
+        None => {
+            let probability = predicted.get(index).copied().unwrap_or(0.0);
+            SkinFit::Predicted {
+                probability,
+                answer: answers.answer(index, probability),
+            }
+        }
     }
 }
 
 impl Filter {
     /// Whether a product passes every filter. A product without a known
     /// ingredient list never passes an avoid filter: nothing shows it is safe.
-    pub fn accepts(&self, product: &Product, predicted: &[f32]) -> bool {
+    pub fn accepts(&self, product: &Product, predicted: &[f32], answers: &SkinAnswers) -> bool {
         let types_ok = self.product_types.is_empty()
             || self
                 .product_types
@@ -77,7 +91,7 @@ impl Filter {
         let skin_ok = self
             .skin_types
             .iter()
-            .all(|&i| i < NUM_SKIN_TYPES && skin_fit(product, predicted, i).suits());
+            .all(|&i| i < NUM_SKIN_TYPES && skin_fit(product, predicted, i, answers).suits());
         let avoid_ok = self.avoid_ingredients.iter().all(|term| {
             term.trim().is_empty() || caught_by(term, product).is_some_and(|c| c.is_empty())
         });
@@ -326,23 +340,43 @@ mod tests {
             ..Filter::default()
         };
         let no_p = [0.0; 5];
+        let answers = SkinAnswers {
+            labels: vec![
+                skin::LabelAnswers {
+                    unseen_brand_auroc: 0.7,
+                    likely_at: Some(0.8),
+                    unlikely_at: Some(0.4),
+                };
+                5
+            ],
+        };
         assert!(dry.accepts(
             &product("Moisturizer", Some([true, true, false, false, false]), None),
-            &no_p
+            &no_p,
+            &answers
         ));
         // Labeled "not for dry" is out whatever the model says.
         assert!(!dry.accepts(
             &product("Moisturizer", Some([true, false, true, true, true]), None),
-            &[1.0; 5]
+            &[1.0; 5],
+            &answers
         ));
-        // Unlabeled: the prediction decides.
+        // Unlabeled: the answer decides; "unsure" stays in.
         assert!(dry.accepts(
             &product("Moisturizer", None, None),
-            &[0.0, 0.7, 0.0, 0.0, 0.0]
+            &[0.0, 0.7, 0.0, 0.0, 0.0],
+            &answers
         ));
         assert!(!dry.accepts(
             &product("Moisturizer", None, None),
-            &[0.9, 0.3, 0.9, 0.9, 0.9]
+            &[0.9, 0.3, 0.9, 0.9, 0.9],
+            &answers
+        ));
+        // Without thresholds every prediction is "unknown", never excluded.
+        assert!(dry.accepts(
+            &product("Moisturizer", None, None),
+            &[0.9, 0.3, 0.9, 0.9, 0.9],
+            &SkinAnswers::default()
         ));
     }
 
@@ -358,11 +392,15 @@ mod tests {
             min_rating,
             ..Filter::default()
         };
-        assert!(filter(Some(12.0), Some(12.0), Some(3.9)).accepts(&cheap, &p));
-        assert!(!filter(Some(12.5), None, None).accepts(&cheap, &p));
-        assert!(!filter(None, Some(11.0), None).accepts(&cheap, &p));
-        assert!(!filter(None, None, Some(4.0)).accepts(&cheap, &p));
-        assert!(filter(None, None, None).accepts(&cheap, &p));
+        assert!(filter(Some(12.0), Some(12.0), Some(3.9)).accepts(
+            &cheap,
+            &p,
+            &SkinAnswers::default()
+        ));
+        assert!(!filter(Some(12.5), None, None).accepts(&cheap, &p, &SkinAnswers::default()));
+        assert!(!filter(None, Some(11.0), None).accepts(&cheap, &p, &SkinAnswers::default()));
+        assert!(!filter(None, None, Some(4.0)).accepts(&cheap, &p, &SkinAnswers::default()));
+        assert!(filter(None, None, None).accepts(&cheap, &p, &SkinAnswers::default()));
     }
 
     #[test]
@@ -373,17 +411,37 @@ mod tests {
             ..Filter::default()
         };
         let p = [0.0; 5];
-        assert!(filter.accepts(&product("Moisturizer", None, Some("Water, Glycerin")), &p));
-        assert!(!filter.accepts(&product("Moisturizer", None, Some("Water, Fragrance")), &p));
-        assert!(!filter.accepts(&product("Face Mask", None, Some("Water")), &p));
+        assert!(filter.accepts(
+            &product("Moisturizer", None, Some("Water, Glycerin")),
+            &p,
+            &SkinAnswers::default()
+        ));
+        assert!(!filter.accepts(
+            &product("Moisturizer", None, Some("Water, Fragrance")),
+            &p,
+            &SkinAnswers::default()
+        ));
+        assert!(!filter.accepts(
+            &product("Face Mask", None, Some("Water")),
+            &p,
+            &SkinAnswers::default()
+        ));
         // Unknown ingredients cannot be shown to be free of fragrance.
-        assert!(!filter.accepts(&product("Cleanser", None, None), &p));
+        assert!(!filter.accepts(
+            &product("Cleanser", None, None),
+            &p,
+            &SkinAnswers::default()
+        ));
         // Blank avoid terms do not restrict.
         let blank = Filter {
             avoid_ingredients: vec![" ".into()],
             ..Filter::default()
         };
-        assert!(blank.accepts(&product("Cleanser", None, None), &p));
+        assert!(blank.accepts(
+            &product("Cleanser", None, None),
+            &p,
+            &SkinAnswers::default()
+        ));
     }
 
     #[test]

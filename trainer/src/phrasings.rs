@@ -1,0 +1,580 @@
+//! The embedding head's training queries: each intent (a type for a skin
+//! type, a concern, an ingredient, fragrance-free, a brand's products, one
+//! product) said several ways, the way shoppers write: synonyms and slang
+//! ("zits", "crow's feet", "combo skin"), first person ("for my oily
+//! T-zone"), negations ("won't dry my skin", "without perfume").
+//!
+//! Phrasings are drawn with a seeded generator, so a seed fixes them. The
+//! held-out suites in `data/eval/` were written apart from these lists;
+//! they are read here only to drop a phrasing that happens to equal one of
+//! their queries.
+
+use crate::queries::{fold, product_types, Need, Query};
+use milih_catalog::Catalog;
+use milih_rank::concerns::CONCERNS;
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// How shoppers name each product type of the catalog (the first is the
+/// catalog's own word).
+fn type_words(product_type: &str) -> &'static [&'static str] {
+    match product_type {
+        "Moisturizer" => &[
+            "moisturizer",
+            "moisturiser",
+            "face cream",
+            "day cream",
+            "night cream",
+            "lotion",
+            "gel cream",
+            "hydrator",
+        ],
+        "Cleanser" => &[
+            "cleanser",
+            "face wash",
+            "facial cleanser",
+            "cleansing gel",
+            "foaming cleanser",
+            "cleansing oil",
+            "makeup remover",
+            "toner",
+        ],
+        "Face Mask" => &[
+            "face mask",
+            "mask",
+            "sheet mask",
+            "overnight mask",
+            "clay mask",
+            "facial mask",
+        ],
+        "Treatment" => &[
+            "treatment",
+            "serum",
+            "essence",
+            "facial oil",
+            "spot treatment",
+            "peel",
+        ],
+        "Eye cream" => &[
+            "eye cream",
+            "under eye cream",
+            "eye gel",
+            "eye serum",
+            "eye balm",
+        ],
+        "Sun protect" => &[
+            "sunscreen",
+            "spf",
+            "sunblock",
+            "sun cream",
+            "sun protection",
+            "spf moisturizer",
+        ],
+        _ => &[],
+    }
+}
+
+/// How shoppers describe each skin type, in `SKIN_TYPES` order: phrases
+/// that complete "for ... skin" and whole phrases.
+const SKIN_WORDS: [(&[&str], &[&str]); 5] = [
+    (
+        &["combination", "combo", "mixed"],
+        &[
+            "an oily t-zone and dry cheeks",
+            "skin that is oily in some places and dry in others",
+        ],
+    ),
+    (
+        &["dry", "very dry", "flaky", "parched", "dry, tight"],
+        &[
+            "skin that feels tight after washing",
+            "dry flaky patches",
+            "something that won't dry my skin out",
+        ],
+    ),
+    (
+        &["normal", "balanced", "normal to combination"],
+        &[
+            "skin without any particular issues",
+            "everyday use on normal skin",
+        ],
+    ),
+    (
+        &["oily", "greasy", "shiny", "oily, acne-prone"],
+        &[
+            "an oily face",
+            "shine control",
+            "skin that gets greasy by midday",
+        ],
+    ),
+    (
+        &["sensitive", "reactive", "easily irritated", "delicate"],
+        &[
+            "skin that reacts to everything",
+            "skin that stings easily",
+            "sensitive, easily irritated skin",
+        ],
+    ),
+];
+
+/// How shoppers name each concern, by [`CONCERNS`] key.
+fn concern_words(key: &str) -> &'static [&'static str] {
+    match key {
+        "acne" => &[
+            "acne",
+            "breakouts",
+            "pimples",
+            "zits",
+            "blemishes",
+            "spots",
+            "acne-prone skin",
+            "clogged pores and breakouts",
+        ],
+        "pores" => &[
+            "blackheads",
+            "large pores",
+            "enlarged pores",
+            "congested skin",
+            "visible pores",
+            "clogged pores",
+        ],
+        "dark-spots" => &[
+            "dark spots",
+            "hyperpigmentation",
+            "sun spots",
+            "age spots",
+            "uneven skin tone",
+            "acne marks",
+            "discoloration",
+        ],
+        "dullness" => &[
+            "dull skin",
+            "dullness",
+            "a radiant glow",
+            "brightening",
+            "tired-looking skin",
+            "lack of radiance",
+        ],
+        "wrinkles" => &[
+            "fine lines and wrinkles",
+            "wrinkles",
+            "crow's feet",
+            "anti-aging",
+            "aging skin",
+            "loss of firmness",
+            "sagging skin",
+        ],
+        "dryness" => &[
+            "dehydration",
+            "dehydrated skin",
+            "hydration",
+            "lasting moisture",
+            "thirsty skin",
+            "dry skin",
+        ],
+        "redness" => &[
+            "redness",
+            "irritation",
+            "rosacea",
+            "calming irritated skin",
+            "soothing",
+            "red blotchy skin",
+        ],
+        "texture" => &[
+            "uneven texture",
+            "rough skin",
+            "bumpy skin",
+            "exfoliation",
+            "smoother skin",
+            "resurfacing",
+        ],
+        "dark-circles" => &[
+            "dark circles",
+            "puffiness",
+            "puffy eyes",
+            "tired eyes",
+            "under-eye bags",
+        ],
+        "sun" => &[
+            "sun protection",
+            "uv protection",
+            "protection from the sun",
+            "preventing sunburn",
+        ],
+        _ => &[],
+    }
+}
+
+/// Actives shoppers ask for by name: the words they type and the folded
+/// substrings of an ingredient list that contain them.
+const ACTIVES: &[(&[&str], &[&str])] = &[
+    (&["niacinamide", "vitamin b3"], &["niacinamide"]),
+    (&["salicylic acid", "bha"], &["salicylic acid"]),
+    (&["glycolic acid", "aha"], &["glycolic acid"]),
+    (&["lactic acid"], &["lactic acid"]),
+    (
+        &["retinol", "vitamin a", "retinoid"],
+        &["retinol", "retinyl", "retinal"],
+    ),
+    (&["vitamin c"], &["ascorbic acid", "ascorbyl"]),
+    (
+        &["hyaluronic acid"],
+        &["hyaluronic acid", "sodium hyaluronate"],
+    ),
+    (&["ceramides", "ceramide"], &["ceramide"]),
+    (&["peptides", "peptide"], &["peptide"]),
+    (&["squalane"], &["squalane"]),
+    (&["benzoyl peroxide"], &["benzoyl peroxide"]),
+    (&["sulfur"], &["sulfur"]),
+    (&["tea tree", "tea tree oil"], &["tea tree"]),
+    (&["charcoal"], &["charcoal"]),
+    (&["clay", "kaolin"], &["kaolin", "bentonite"]),
+    (&["zinc oxide", "mineral"], &["zinc oxide"]),
+    (&["caffeine"], &["caffeine"]),
+    (&["centella", "cica"], &["centella asiatica"]),
+    (&["shea butter"], &["shea butter", "butyrospermum"]),
+    (&["aloe", "aloe vera"], &["aloe"]),
+    (&["collagen"], &["collagen"]),
+    (&["honey"], &["honey", "mel extract"]),
+];
+
+/// "{type} for {skin} skin" and kin.
+const TYPE_SKIN_FRAMES: &[&str] = &[
+    "{t} for {s} skin",
+    "best {t} for {s} skin",
+    "{t} for my {s} skin",
+    "{s} skin {t}",
+    "a good {t} if you have {s} skin",
+    "looking for a {t} that suits {s} skin",
+];
+const TYPE_SKIN_PHRASE_FRAMES: &[&str] = &["{t} for {p}", "a {t} for {p}"];
+const SKIN_FRAMES: &[&str] = &[
+    "products for {s} skin",
+    "what works for {s} skin",
+    "skincare for {s} skin",
+];
+const TYPE_CONCERN_FRAMES: &[&str] = &[
+    "{t} for {c}",
+    "{t} to help with {c}",
+    "best {t} for {c}",
+    "i need a {t} for {c}",
+    "{t} that targets {c}",
+    "{c} {t}",
+];
+const CONCERN_FRAMES: &[&str] = &[
+    "something for {c}",
+    "what helps with {c}",
+    "how do i deal with {c}",
+    "products for {c}",
+];
+const FRAGRANCE_FREE_FRAMES: &[&str] = &[
+    "fragrance-free {t}",
+    "unscented {t}",
+    "{t} without fragrance",
+    "{t} with no added perfume",
+    "{t} without parfum",
+    "scent free {t}",
+];
+const ACTIVE_FRAMES: &[&str] = &["{t} with {a}", "{a} {t}", "a {t} containing {a}"];
+const BRAND_FRAMES: &[&str] = &["{b} {t}", "{t} by {b}", "{b} {t} recommendations"];
+
+/// Training queries: every intent over the catalog's types, skin types,
+/// concerns, actives and brands, each in `per_intent` phrasings drawn from
+/// the lists above, and every product by its brand and name. Intents with
+/// no relevant product anywhere in `catalog` are left out.
+pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<Query> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_9a2a);
+    let mut queries = Vec::new();
+    let phrase =
+        |frames: &[&str], fill: &dyn Fn(&str, &mut ChaCha8Rng) -> String, rng: &mut ChaCha8Rng| {
+            let mut texts: Vec<String> = Vec::new();
+            for _ in 0..per_intent * 3 {
+                if texts.len() == per_intent {
+                    break;
+                }
+                let frame = frames.choose(rng).expect("frames are never empty");
+                let text = fill(frame, rng);
+                if !texts.contains(&text) {
+                    texts.push(text);
+                }
+            }
+            texts
+        };
+    let pick = |words: &[&'static str], rng: &mut ChaCha8Rng| -> &'static str {
+        words.choose(rng).copied().unwrap_or("")
+    };
+    let types = product_types(catalog);
+    for t in &types {
+        let tw = type_words(t);
+        let tw: Vec<&str> = if tw.is_empty() { vec![] } else { tw.to_vec() };
+        let own = t.to_lowercase();
+        let type_word = |rng: &mut ChaCha8Rng| -> String {
+            if tw.is_empty() {
+                own.clone()
+            } else {
+                pick(&tw, rng).to_owned()
+            }
+        };
+        for (skin, (adjectives, phrases)) in SKIN_WORDS.iter().enumerate() {
+            let need = Need {
+                types: vec![t.clone()],
+                skins: vec![skin],
+                ..Need::default()
+            };
+            let texts = phrase(
+                TYPE_SKIN_FRAMES,
+                &|f, rng| {
+                    f.replace("{t}", &type_word(rng))
+                        .replace("{s}", pick(adjectives, rng))
+                },
+                &mut rng,
+            );
+            queries.extend(
+                texts
+                    .into_iter()
+                    .map(|x| Query::descriptive(x, need.clone())),
+            );
+            let texts = phrase(
+                TYPE_SKIN_PHRASE_FRAMES,
+                &|f, rng| {
+                    f.replace("{t}", &type_word(rng))
+                        .replace("{p}", pick(phrases, rng))
+                },
+                &mut rng,
+            );
+            queries.extend(
+                texts
+                    .into_iter()
+                    .take(1)
+                    .map(|x| Query::descriptive(x, need.clone())),
+            );
+            let free = Need {
+                free_of_fragrance: true,
+                ..need
+            };
+            let texts = phrase(
+                FRAGRANCE_FREE_FRAMES,
+                &|f, rng| {
+                    format!(
+                        "{} for {} skin",
+                        f.replace("{t}", &type_word(rng)),
+                        pick(adjectives, rng)
+                    )
+                },
+                &mut rng,
+            );
+            queries.extend(
+                texts
+                    .into_iter()
+                    .take(1)
+                    .map(|x| Query::descriptive(x, free.clone())),
+            );
+        }
+        for (concern, c) in CONCERNS.iter().enumerate() {
+            let need = Need {
+                types: vec![t.clone()],
+                concerns: vec![concern],
+                ..Need::default()
+            };
+            let mut words = concern_words(c.key).to_vec();
+            words.push(c.label);
+            let texts = phrase(
+                TYPE_CONCERN_FRAMES,
+                &|f, rng| {
+                    f.replace("{t}", &type_word(rng))
+                        .replace("{c}", pick(&words, rng))
+                },
+                &mut rng,
+            );
+            queries.extend(
+                texts
+                    .into_iter()
+                    .map(|x| Query::descriptive(x, need.clone())),
+            );
+        }
+        let free = Need {
+            types: vec![t.clone()],
+            free_of_fragrance: true,
+            ..Need::default()
+        };
+        let texts = phrase(
+            FRAGRANCE_FREE_FRAMES,
+            &|f, rng| f.replace("{t}", &type_word(rng)),
+            &mut rng,
+        );
+        queries.extend(
+            texts
+                .into_iter()
+                .map(|x| Query::descriptive(x, free.clone())),
+        );
+        for (names, substrings) in ACTIVES {
+            let need = Need {
+                types: vec![t.clone()],
+                ingredients: substrings.iter().map(|s| fold(s)).collect(),
+                ..Need::default()
+            };
+            let texts = phrase(
+                ACTIVE_FRAMES,
+                &|f, rng| {
+                    f.replace("{t}", &type_word(rng))
+                        .replace("{a}", pick(names, rng))
+                },
+                &mut rng,
+            );
+            queries.extend(
+                texts
+                    .into_iter()
+                    .take(1)
+                    .map(|x| Query::descriptive(x, need.clone())),
+            );
+        }
+    }
+    for (skin, (adjectives, _)) in SKIN_WORDS.iter().enumerate() {
+        let need = Need {
+            skins: vec![skin],
+            ..Need::default()
+        };
+        let texts = phrase(
+            SKIN_FRAMES,
+            &|f, rng| f.replace("{s}", pick(adjectives, rng)),
+            &mut rng,
+        );
+        queries.extend(
+            texts
+                .into_iter()
+                .map(|x| Query::descriptive(x, need.clone())),
+        );
+    }
+    for (concern, c) in CONCERNS.iter().enumerate() {
+        let need = Need {
+            concerns: vec![concern],
+            ..Need::default()
+        };
+        let mut words = concern_words(c.key).to_vec();
+        words.push(c.label);
+        let texts = phrase(
+            CONCERN_FRAMES,
+            &|f, rng| f.replace("{c}", pick(&words, rng)),
+            &mut rng,
+        );
+        queries.extend(
+            texts
+                .into_iter()
+                .map(|x| Query::descriptive(x, need.clone())),
+        );
+    }
+    for (names, substrings) in ACTIVES {
+        let need = Need {
+            ingredients: substrings.iter().map(|s| fold(s)).collect(),
+            ..Need::default()
+        };
+        queries.push(Query::descriptive(
+            format!("products with {}", names[0]),
+            need,
+        ));
+    }
+    // A brand's products of one type, as shoppers type it ("clinique
+    // moisturizer"): named queries, weighed with the product names.
+    let mut brand_types: Vec<(String, String)> = catalog
+        .products
+        .iter()
+        .map(|p| (p.brand.clone(), p.product_type.clone()))
+        .collect();
+    brand_types.sort();
+    brand_types.dedup();
+    for (brand, t) in brand_types {
+        let words = type_words(&t);
+        let type_word = if words.is_empty() {
+            t.to_lowercase()
+        } else {
+            pick(words, &mut rng).to_owned()
+        };
+        let frame = BRAND_FRAMES
+            .choose(&mut rng)
+            .expect("frames are never empty");
+        let text = frame
+            .replace("{b}", &brand.to_lowercase())
+            .replace("{t}", &type_word);
+        let need = Need {
+            types: vec![t],
+            brand: Some(fold(&brand)),
+            ..Need::default()
+        };
+        queries.push(Query::named(text, need));
+    }
+    for p in &catalog.products {
+        let need = Need {
+            product: Some(p.id),
+            ..Need::default()
+        };
+        queries.push(Query::named(format!("{} {}", p.brand, p.name), need));
+    }
+    let facts = crate::queries::Facts::all(catalog);
+    queries.retain(|q| facts.iter().any(|f| q.is_relevant(f)));
+    // Decontamination: a phrasing that happens to equal a held-out query
+    // would leak it into training.
+    let held_out: std::collections::HashSet<String> = crate::queries::held_out_suites()
+        .map(|suites| {
+            suites
+                .into_iter()
+                .flat_map(|s| s.queries)
+                .map(|q| q.text.to_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    queries.retain(|q| !held_out.contains(&q.text.to_lowercase()));
+    queries
+}
+
+/// Skin-type names the phrasings use, to check the lists follow
+/// [`SKIN_TYPES`].
+#[cfg(test)]
+fn first_skin_words() -> Vec<&'static str> {
+    SKIN_WORDS.iter().map(|(a, _)| a[0]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use milih_catalog::SKIN_TYPES;
+
+    #[test]
+    fn skin_words_follow_the_skin_type_order() {
+        let expected: Vec<String> = SKIN_TYPES.iter().map(|s| s.to_lowercase()).collect();
+        assert_eq!(first_skin_words(), expected);
+    }
+
+    #[test]
+    fn every_concern_has_shoppers_words() {
+        for c in CONCERNS {
+            assert!(!concern_words(c.key).is_empty(), "{}", c.key);
+        }
+    }
+
+    #[test]
+    fn phrasings_are_seeded_varied_and_relevant() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/cosmetics.csv");
+        let catalog = crate::load_catalog(std::path::Path::new(path), &[]).unwrap();
+        let a = training_queries(&catalog, 3, 1);
+        assert_eq!(a, training_queries(&catalog, 3, 1));
+        assert_ne!(a, training_queries(&catalog, 3, 2));
+        let facts = crate::queries::Facts::all(&catalog);
+        assert!(a.iter().all(|q| facts.iter().any(|f| q.is_relevant(f))));
+        let texts: std::collections::HashSet<&str> = a.iter().map(|q| q.text.as_str()).collect();
+        assert!(
+            texts.len() > a.len() * 9 / 10,
+            "phrasings are mostly distinct"
+        );
+        // None of the held-out queries is a training phrasing.
+        for suite in crate::queries::held_out_suites().unwrap() {
+            for q in &suite.queries {
+                assert!(
+                    !texts.contains(q.text.as_str()),
+                    "{:?} is in training",
+                    q.text
+                );
+            }
+        }
+    }
+}
