@@ -144,6 +144,8 @@ pub struct EvalData<'a> {
     /// Every benchmark suite: the templated ones (whose queries also train,
     /// over training products only), then the held-out ones.
     pub suites: Vec<SuiteData>,
+    /// With `tune_layers > 0`: what each split's fine-tune starts from.
+    pub tuning: Option<crate::tune::Tuning>,
 }
 
 /// One benchmark suite with its queries' frozen features.
@@ -184,7 +186,25 @@ impl<'a> EvalData<'a> {
         config.embedding_dim = options.embedding_dim;
         config.lexical_features = options.lexical_features;
         config.ingredient_functions = options.ingredient_functions;
+        let tuning = if options.tune_layers > 0 {
+            let suite_texts: Vec<Vec<String>> = suites
+                .iter()
+                .map(|s: &SuiteData| s.queries.iter().map(|q| q.text.clone()).collect())
+                .collect();
+            Some(crate::tune::Tuning::prepare(
+                &config,
+                encoder.engine_tensors(),
+                encoder.engine.encoder(),
+                &texts,
+                &query_texts,
+                &suite_texts,
+                options,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
+            tuning,
             catalog,
             facts: Facts::all(catalog),
             config,
@@ -345,21 +365,33 @@ pub fn evaluate_split(
         .collect();
     let holds_out_unlabeled = held.iter().any(|&i| !catalog.products[i].is_labeled());
 
-    // Milih: both heads on frozen features.
+    // Milih: both heads on frozen features, or on those of the encoder
+    // fine-tuned on this split's training rows.
     let started = Instant::now();
+    let tuned = match &context.tuning {
+        Some(tuning) => {
+            Some(tuning.run(&context.facts, split, &context.training_queries, options)?)
+        }
+        None => None,
+    };
+    let (pooled, query_pooled) = match &tuned {
+        Some(t) => (&t.pooled, &t.query_pooled),
+        None => (&context.pooled, &context.query_pooled),
+    };
     let fitted = fit_heads(
         &context.config,
         catalog,
         &context.texts,
-        &context.pooled,
+        pooled,
         split,
         &context.training_queries,
-        &context.query_pooled,
+        query_pooled,
         options,
     )?;
     let fit_seconds = started.elapsed().as_secs_f64();
     let heads = heads_from(&context.config, &fitted.tensors)?;
-    let held_pooled = rows(&context.pooled, held)?;
+    let held_pooled = rows(pooled, held)?;
+    let frozen_held = rows(&context.pooled, held)?;
     let idf = match heads.idf() {
         Some(idf) => idf.to_vec1::<f32>()?,
         None => Vec::new(),
@@ -420,15 +452,19 @@ pub fn evaluate_split(
 
     // Retrieval over the held-out products, one query suite at a time.
     let milih_products = heads.embed(&held_pooled)?;
-    let frozen_products = l2_normalize(&held_pooled)?;
+    let frozen_products = l2_normalize(&frozen_held)?;
     let mut retrieval_report = BTreeMap::new();
     let mut per_query_ndcg = BTreeMap::new();
-    for suite in &context.suites {
+    for (index, suite) in context.suites.iter().enumerate() {
         let texts: Vec<String> = suite.queries.iter().map(|q| q.text.clone()).collect();
+        let milih_queries = match &tuned {
+            Some(t) => &t.suites[index],
+            None => &suite.pooled,
+        };
         let methods_scores = [
             (
                 method::MILIH,
-                similarities(&heads.embed(&suite.pooled)?, &milih_products)?,
+                similarities(&heads.embed(milih_queries)?, &milih_products)?,
             ),
             (
                 method::FROZEN,

@@ -18,6 +18,7 @@ pub mod plots;
 pub mod projection;
 pub mod queries;
 pub mod train;
+pub mod tune;
 
 use anyhow::{Context, Result};
 use milih_catalog::{read_catalog, Catalog, ColumnMap};

@@ -259,6 +259,19 @@ struct Knobs {
     /// relative to the descriptive queries (0: none).
     #[arg(long, default_value_t = TrainOptions::default().pair_share)]
     pair_share: f64,
+    /// Fine-tune this many top encoder layers before fitting the heads
+    /// (frozen recipe; 0: none).
+    #[arg(long, default_value_t = TrainOptions::default().tune_layers)]
+    tune_layers: usize,
+    #[arg(long, default_value_t = TrainOptions::default().tune_steps)]
+    tune_steps: usize,
+    #[arg(long, default_value_t = TrainOptions::default().tune_batch)]
+    tune_batch: usize,
+    #[arg(long, default_value_t = TrainOptions::default().tune_learning_rate)]
+    tune_lr: f64,
+    /// Weight of the L2 pull toward the pretrained weights.
+    #[arg(long, default_value_t = TrainOptions::default().tune_pull)]
+    tune_pull: f64,
 }
 
 impl Knobs {
@@ -286,6 +299,11 @@ impl Knobs {
             seed: self.seed,
             phrasings: self.phrasings,
             pair_share: self.pair_share,
+            tune_layers: self.tune_layers,
+            tune_steps: self.tune_steps,
+            tune_batch: self.tune_batch,
+            tune_learning_rate: self.tune_lr,
+            tune_pull: self.tune_pull,
             ..TrainOptions::default()
         })
     }

@@ -72,6 +72,33 @@ pub struct TrainOptions {
     /// key active), relative to all descriptive queries (0: none).
     #[serde(default)]
     pub pair_share: f64,
+    /// Fine-tune this many top encoder layers before fitting the heads (0:
+    /// the encoder stays as pretrained). See [`crate::tune`].
+    #[serde(default)]
+    pub tune_layers: usize,
+    /// Optimizer steps, queries per step, learning rate and pull toward
+    /// the pretrained weights of that fine-tune.
+    #[serde(default = "default_tune_steps")]
+    pub tune_steps: usize,
+    #[serde(default = "default_tune_batch")]
+    pub tune_batch: usize,
+    #[serde(default = "default_tune_learning_rate")]
+    pub tune_learning_rate: f64,
+    #[serde(default = "default_tune_pull")]
+    pub tune_pull: f64,
+}
+
+fn default_tune_steps() -> usize {
+    TrainOptions::default().tune_steps
+}
+fn default_tune_batch() -> usize {
+    TrainOptions::default().tune_batch
+}
+fn default_tune_learning_rate() -> f64 {
+    TrainOptions::default().tune_learning_rate
+}
+fn default_tune_pull() -> f64 {
+    TrainOptions::default().tune_pull
 }
 
 /// How the encoder is trained.
@@ -122,6 +149,11 @@ impl Default for TrainOptions {
             seed: 42,
             phrasings: 4,
             pair_share: 0.5,
+            tune_layers: 0,
+            tune_steps: 200,
+            tune_batch: 16,
+            tune_learning_rate: 2e-5,
+            tune_pull: 0.1,
         }
     }
 }
@@ -445,22 +477,33 @@ fn train_frozen(
     let encoder = crate::heads::FrozenEncoder::load(base, &options)?;
     let data =
         crate::evaluation::EvalData::new(&encoder, catalog, &options, &out.join("features"))?;
+    let tuned = match &data.tuning {
+        Some(tuning) => Some(tuning.run(&data.facts, &split, &data.training_queries, &options)?),
+        None => None,
+    };
+    let (pooled, query_pooled) = match &tuned {
+        Some(t) => (&t.pooled, &t.query_pooled),
+        None => (&data.pooled, &data.query_pooled),
+    };
     let fitted = crate::heads::fit_heads(
         &data.config,
         catalog,
         &data.texts,
-        &data.pooled,
+        pooled,
         &split,
         &data.training_queries,
-        &data.query_pooled,
+        query_pooled,
         &options,
     )?;
-    let answers = skin_answers(&data, catalog, &split, &options)?;
+    let answers = skin_answers(&data, pooled, catalog, &split, &options)?;
     write_atomic(
         &out.join(run_files::SKIN_ANSWERS),
         &serde_json::to_vec_pretty(&answers)?,
     )?;
-    let mut tensors = encoder.engine_tensors();
+    let mut tensors = match tuned {
+        Some(t) => t.encoder,
+        None => encoder.engine_tensors(),
+    };
     tensors.retain(|name, _| !name.starts_with(HEADS_PREFIX));
     tensors.extend(fitted.tensors);
     let tokenizer_json = read(&base.join("tokenizer.json"))?;
@@ -510,6 +553,7 @@ const ANSWER_SUPPORT: usize = 20;
 /// thresholds are read off those out-of-fold scores.
 fn skin_answers(
     data: &crate::evaluation::EvalData,
+    pooled: &Tensor,
     catalog: &Catalog,
     split: &Split,
     options: &TrainOptions,
@@ -548,7 +592,7 @@ fn skin_answers(
             &data.config,
             catalog,
             &data.texts,
-            &data.pooled,
+            pooled,
             &inner,
             &data.training_queries,
             &data.query_pooled,
@@ -569,7 +613,7 @@ fn skin_answers(
             heads.reads_functions(),
         )?;
         let probabilities = candle_nn::ops::sigmoid(
-            &heads.logits(&data.pooled.index_select(&index, 0)?, lexical.as_ref())?,
+            &heads.logits(&pooled.index_select(&index, 0)?, lexical.as_ref())?,
         )?
         .to_vec2::<f32>()?;
         for (&i, row) in held.iter().zip(probabilities) {

@@ -70,6 +70,59 @@ fn frozen_export_reload_gives_identical_outputs() {
     train_export_reload(frozen_options(), 1);
 }
 
+/// The frozen recipe with the top layer fine-tuned first, a few steps.
+fn tuned_options() -> TrainOptions {
+    TrainOptions {
+        tune_layers: 1,
+        tune_steps: 4,
+        tune_batch: 4,
+        tune_learning_rate: 1e-3,
+        ..frozen_options()
+    }
+}
+
+#[test]
+fn tuned_export_reload_gives_identical_outputs() {
+    train_export_reload(tuned_options(), 1);
+}
+
+#[test]
+fn the_gentle_fine_tune_changes_only_the_top_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = small_catalog(32);
+    let base = tmp.path().join("base");
+    write_tiny_base(&base, &catalog);
+    let run = tmp.path().join("run");
+    train(&base, &catalog, &run, tuned_options(), false).unwrap();
+    let device = candle_core::Device::Cpu;
+    let before = candle_core::safetensors::load(base.join("model.safetensors"), &device).unwrap();
+    let after = candle_core::safetensors::load(run.join(run_files::MODEL), &device).unwrap();
+    let (mut top_changed, mut compared) = (false, 0);
+    for (name, tensor) in &before {
+        let Some(name) = milih_model::canonical_weight_name(name) else {
+            continue;
+        };
+        let Some(tuned) = after.get(&name) else {
+            continue;
+        };
+        let diff = (tensor - tuned)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        compared += 1;
+        if name.starts_with("encoder.layer.1.") {
+            top_changed |= diff > 0.0;
+        } else {
+            assert_eq!(diff, 0.0, "{name} is below the tuned layers");
+        }
+    }
+    assert!(compared > 10 && top_changed, "{compared} weights compared");
+}
+
 fn train_export_reload(options: TrainOptions, epochs: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let catalog = small_catalog(48);
@@ -274,6 +327,56 @@ fn evaluation_reports_every_split_with_baselines_and_plots_and_resumes() {
     // A second run reads the finished splits back instead of refitting.
     let again = run(&data, &protocols, &options, &out).unwrap();
     assert_eq!(again, report);
+}
+
+#[test]
+fn evaluation_fine_tunes_on_each_split_and_keeps_frozen_baselines() {
+    use milih_trainer::data::Protocol;
+    use milih_trainer::evaluation::{method, run, EvalData};
+    use milih_trainer::heads::FrozenEncoder;
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = small_catalog(40);
+    let base = tmp.path().join("base");
+    write_tiny_base(&base, &catalog);
+    let cache = tmp.path().join("cache");
+    let protocols = [Protocol::BrandFolds { folds: 2 }];
+    let frozen = frozen_options();
+    let frozen_data = EvalData::new(
+        &FrozenEncoder::load(&base, &frozen).unwrap(),
+        &catalog,
+        &frozen,
+        &cache,
+    )
+    .unwrap();
+    let plain = run(
+        &frozen_data,
+        &protocols,
+        &frozen,
+        &tmp.path().join("frozen"),
+    )
+    .unwrap();
+    let tuned = tuned_options();
+    let tuned_data = EvalData::new(
+        &FrozenEncoder::load(&base, &tuned).unwrap(),
+        &catalog,
+        &tuned,
+        &cache,
+    )
+    .unwrap();
+    let report = run(&tuned_data, &protocols, &tuned, &tmp.path().join("tuned")).unwrap();
+    let metric = "type for skin: nDCG@10";
+    let (a, b) = (
+        &plain.protocols[0].summary[metric],
+        &report.protocols[0].summary[metric],
+    );
+    // The baselines read the pretrained encoder either way; Milih reads the
+    // encoder tuned on each split.
+    assert_eq!(a[method::FROZEN], b[method::FROZEN]);
+    assert_eq!(a[method::BM25], b[method::BM25]);
+    assert_ne!(
+        plain.protocols[0].folds[0].milih_scores,
+        report.protocols[0].folds[0].milih_scores
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use crate::offline::{self, Availability};
 use crate::protocol::{
-    answer_title, plural_type, CollectionStats, MapPoint, Request, Response, ResultCard, Search,
+    answer_title, lean_sentence, CollectionStats, MapPoint, Request, Response, ResultCard, Search,
     KEEP_COPIES,
 };
 use crate::url_state::{UrlState, View};
@@ -691,13 +691,9 @@ fn Card(
                 }).collect_view()}
             </ul>
             {card.lean.map(|lean| {
-                let skin = labels.get(lean.label).map(|l| l.to_lowercase()).unwrap_or_default();
-                let kind = plural_type(&type_attr_lean);
-                view! {
-                    <p class="lean" data-lean=skin.clone()>
-                        {format!("Leans {skin}: Milih reads it as more suited to {skin} skin than {:.0}% of {kind}.", lean.beats * 100.0)}
-                    </p>
-                }
+                let skin = labels.get(lean.label).cloned().unwrap_or_default();
+                let sentence = lean_sentence(&skin, &type_attr_lean, lean.beats);
+                view! { <p class="lean" data-lean=skin.to_lowercase()>{sentence}</p> }
             })}
             <IngredientList ingredients=p.ingredients matched=card.explanation.matched avoided=card.avoided.items open=main />
             {(!main).then(|| view! {

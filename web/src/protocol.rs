@@ -317,6 +317,20 @@ pub fn answer_title(answer: Answer, probability: f32) -> String {
     )
 }
 
+/// What a card says of a product's lean ([`Lean`]) towards `skin` among
+/// the products of `product_type`.
+pub fn lean_sentence(skin: &str, product_type: &str, beats: f32) -> String {
+    let skin = skin.to_lowercase();
+    let kind = plural_type(product_type);
+    // Floored, so that only the very top reads as "all".
+    let percent = (beats.clamp(0.0, 1.0) * 100.0).floor();
+    if percent >= 100.0 {
+        format!("Leans {skin}: Milih reads it as the most suited to {skin} skin of all {kind}.")
+    } else {
+        format!("Leans {skin}: Milih reads it as more suited to {skin} skin than {percent:.0}% of {kind}.")
+    }
+}
+
 /// A product type as a plural noun ("Moisturizer" → "moisturizers").
 pub fn plural_type(product_type: &str) -> String {
     let lower = product_type.trim().to_lowercase();
@@ -672,6 +686,14 @@ mod tests {
         assert_eq!(plural_type("Eye cream"), "eye creams");
         assert_eq!(plural_type("Sun protect"), "sun protection products");
         assert_eq!(plural_type("Gloss"), "gloss");
+        assert_eq!(
+            lean_sentence("Dry", "Moisturizer", 0.869),
+            "Leans dry: Milih reads it as more suited to dry skin than 86% of moisturizers."
+        );
+        assert_eq!(
+            lean_sentence("Oily", "Eye cream", 1.0),
+            "Leans oily: Milih reads it as the most suited to oily skin of all eye creams."
+        );
         let title = answer_title(Answer::Likely, 0.934);
         assert!(
             title.contains("93%") && title.contains("never saw"),

@@ -471,6 +471,40 @@ impl Bert {
         }
     }
 
+    /// Hidden states after the embeddings and the first `layers` layers, in
+    /// inference mode: the part of a partly tuned encoder that never
+    /// changes, computed once ([`Bert::upper`] runs the rest).
+    pub fn lower(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        layers: usize,
+    ) -> Result<Tensor> {
+        let mask_bias = ((mask_as_f32(attention_mask)? - 1.0)? * 10_000.0)?;
+        let mut x = self.embeddings.forward(input_ids, Mode::Infer)?;
+        for layer in self.layers.iter().take(layers) {
+            x = layer.forward(&x, &mask_bias, Mode::Infer)?;
+        }
+        Ok(x.detach())
+    }
+
+    /// Runs layers `from..` on hidden states `x` (`(batch, seq, hidden)`,
+    /// from [`Bert::lower`]) under `attention_mask`.
+    pub fn upper(
+        &self,
+        x: &Tensor,
+        attention_mask: &Tensor,
+        from: usize,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let mask_bias = ((mask_as_f32(attention_mask)? - 1.0)? * 10_000.0)?;
+        let mut x = x.clone();
+        for layer in self.layers.iter().skip(from) {
+            x = layer.forward(&x, &mask_bias, mode)?;
+        }
+        Ok(x)
+    }
+
     /// `input_ids` and `attention_mask` are `(batch, seq)` u32 tensors.
     /// With `frozen_layers = n > 0` the embeddings and the first `n` layers get
     /// no gradient (they still run).

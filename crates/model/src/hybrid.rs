@@ -120,6 +120,11 @@ impl Hybrid {
         &self.heads
     }
 
+    /// The BERT encoder alone.
+    pub fn encoder(&self) -> &Bert {
+        &self.bert
+    }
+
     pub fn num_layers(&self) -> usize {
         self.bert.num_layers()
     }
