@@ -330,11 +330,7 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
                 },
                 &mut rng,
             );
-            queries.extend(
-                texts
-                    .into_iter()
-                    .map(|x| Query::descriptive(x, need.clone())),
-            );
+            queries.extend(described(texts, &need, usize::MAX));
             let texts = phrase(
                 TYPE_SKIN_PHRASE_FRAMES,
                 &|f, rng| {
@@ -343,12 +339,7 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
                 },
                 &mut rng,
             );
-            queries.extend(
-                texts
-                    .into_iter()
-                    .take(1)
-                    .map(|x| Query::descriptive(x, need.clone())),
-            );
+            queries.extend(described(texts, &need, 1));
             let free = Need {
                 free_of_fragrance: true,
                 ..need
@@ -364,12 +355,7 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
                 },
                 &mut rng,
             );
-            queries.extend(
-                texts
-                    .into_iter()
-                    .take(1)
-                    .map(|x| Query::descriptive(x, free.clone())),
-            );
+            queries.extend(described(texts, &free, 1));
         }
         for (concern, c) in CONCERNS.iter().enumerate() {
             let need = Need {
@@ -387,11 +373,7 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
                 },
                 &mut rng,
             );
-            queries.extend(
-                texts
-                    .into_iter()
-                    .map(|x| Query::descriptive(x, need.clone())),
-            );
+            queries.extend(described(texts, &need, usize::MAX));
         }
         let free = Need {
             types: vec![t.clone()],
@@ -403,11 +385,7 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
             &|f, rng| f.replace("{t}", &type_word(rng)),
             &mut rng,
         );
-        queries.extend(
-            texts
-                .into_iter()
-                .map(|x| Query::descriptive(x, free.clone())),
-        );
+        queries.extend(described(texts, &free, usize::MAX));
         for (names, substrings) in ACTIVES {
             let need = Need {
                 types: vec![t.clone()],
@@ -422,12 +400,7 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
                 },
                 &mut rng,
             );
-            queries.extend(
-                texts
-                    .into_iter()
-                    .take(1)
-                    .map(|x| Query::descriptive(x, need.clone())),
-            );
+            queries.extend(described(texts, &need, 1));
         }
     }
     for (skin, (adjectives, _)) in SKIN_WORDS.iter().enumerate() {
@@ -440,11 +413,7 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
             &|f, rng| f.replace("{s}", pick(adjectives, rng)),
             &mut rng,
         );
-        queries.extend(
-            texts
-                .into_iter()
-                .map(|x| Query::descriptive(x, need.clone())),
-        );
+        queries.extend(described(texts, &need, usize::MAX));
     }
     for (concern, c) in CONCERNS.iter().enumerate() {
         let need = Need {
@@ -458,11 +427,7 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
             &|f, rng| f.replace("{c}", pick(&words, rng)),
             &mut rng,
         );
-        queries.extend(
-            texts
-                .into_iter()
-                .map(|x| Query::descriptive(x, need.clone())),
-        );
+        queries.extend(described(texts, &need, usize::MAX));
     }
     for (names, substrings) in ACTIVES {
         let need = Need {
@@ -525,6 +490,14 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
         .unwrap_or_default();
     queries.retain(|q| !held_out.contains(&q.text.to_lowercase()));
     queries
+}
+
+/// Descriptive queries of `texts` (at most `take`), all with one need.
+fn described(texts: Vec<String>, need: &Need, take: usize) -> impl Iterator<Item = Query> + '_ {
+    texts
+        .into_iter()
+        .take(take)
+        .map(move |x| Query::descriptive(x, need.clone()))
 }
 
 /// Skin-type names the phrasings use, to check the lists follow

@@ -105,14 +105,7 @@ fn the_gentle_fine_tune_changes_only_the_top_layers() {
         let Some(tuned) = after.get(&name) else {
             continue;
         };
-        let diff = (tensor - tuned)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(tensor, tuned);
         compared += 1;
         if name.starts_with("encoder.layer.1.") {
             top_changed |= diff > 0.0;
@@ -244,16 +237,21 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let b = candle_core::safetensors::load(cut.join(run_files::MODEL), &candle_core::Device::Cpu)
         .unwrap();
     for (name, tensor) in &a {
-        let diff = (tensor - &b[name])
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(tensor, &b[name]);
         assert_eq!(diff, 0.0, "{name} differs after resume");
     }
+}
+
+/// The largest elementwise difference of two tensors of one shape.
+fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
