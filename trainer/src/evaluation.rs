@@ -12,7 +12,7 @@ use crate::baselines::{bm25_scores, logistic, tfidf_logistic, unit_rows};
 use crate::bootstrap::{mean_difference, paired_interval, Interval};
 use crate::data::{Protocol, Split};
 use crate::fsutil::{read, write_atomic};
-use crate::heads::{fit_heads, heads_from, lexical_matrix, CurvePoint, FrozenEncoder};
+use crate::heads::{fit_heads, heads_from, skin_probabilities, CurvePoint, FrozenEncoder};
 use crate::metrics::{metrics, ndcg_per_query, retrieval, Metrics, Retrieval};
 use crate::queries::{
     held_out_suites, templated_queries, Facts, HeldOutSuite, Query, TEMPLATED_SUITES,
@@ -380,7 +380,7 @@ pub fn evaluate_split(
     };
     let fitted = fit_heads(
         &context.config,
-        catalog,
+        &context.facts,
         &context.texts,
         pooled,
         split,
@@ -392,18 +392,7 @@ pub fn evaluate_split(
     let heads = heads_from(&context.config, &fitted.tensors)?;
     let held_pooled = rows(pooled, held)?;
     let frozen_held = rows(&context.pooled, held)?;
-    let idf = match heads.idf() {
-        Some(idf) => idf.to_vec1::<f32>()?,
-        None => Vec::new(),
-    };
-    let held_lexical = lexical_matrix(
-        held.iter().map(|&i| context.texts[i].as_str()),
-        &idf,
-        heads.reads_functions(),
-    )?;
-    let milih_scores =
-        candle_nn::ops::sigmoid(&heads.logits(&held_pooled, held_lexical.as_ref())?)?
-            .to_vec2::<f32>()?;
+    let milih_scores = skin_probabilities(&heads, pooled, &context.texts, held)?;
 
     // Baselines. The classic ones learn from the rows their protocol
     // defines as training data: labeled rows, or on the all-rows protocol

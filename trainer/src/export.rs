@@ -167,7 +167,6 @@ pub fn index(bundle_dir: &Path, catalog: &Catalog, out: &Path) -> Result<Manifes
 /// Per label, how many unlabeled products read likely, unsure, unlikely and
 /// unknown under the bundle's thresholds.
 pub fn unlabeled_answers(catalog: &ExportedCatalog) -> Vec<[usize; 4]> {
-    use milih_rank::skin::Answer;
     let labels = catalog
         .products
         .iter()
@@ -181,13 +180,7 @@ pub fn unlabeled_answers(catalog: &ExportedCatalog) -> Vec<[usize; 4]> {
         .filter(|p| p.product.skin_labels.is_none())
     {
         for (label, &p) in entry.predicted.iter().enumerate() {
-            let slot = match catalog.skin_answers.answer(label, p) {
-                Answer::Likely => 0,
-                Answer::Unsure => 1,
-                Answer::Unlikely => 2,
-                Answer::Unknown => 3,
-            };
-            counts[label][slot] += 1;
+            counts[label][catalog.skin_answers.answer(label, p).index()] += 1;
         }
     }
     counts

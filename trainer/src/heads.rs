@@ -11,7 +11,7 @@ use crate::train::{from_base, masked_bce, per_query_nce, tensors_of, TrainOption
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use milih_catalog::{Catalog, Product};
+use milih_catalog::Product;
 use milih_model::lexical::{self, inverse_document_frequency};
 use milih_model::{Engine, Heads, HybridConfig, HEADS_PREFIX, LEXICAL_IDF};
 use std::collections::HashMap;
@@ -81,8 +81,8 @@ const NAMED_SHARE: f32 = 0.25;
 
 /// Fits both heads on frozen features.
 ///
-/// `pooled` holds every product's pooled encoder output (rows in catalog
-/// order), `queries` and `query_pooled` the synthetic training queries. Only
+/// `facts` are the catalog's products (what relevance reads of each), `pooled`
+/// every product's pooled encoder output (rows in catalog order), `queries` and `query_pooled` the synthetic training queries. Only
 /// `split.train` is read: labels of labeled training products for the
 /// skin-type head (an L2-penalised logistic regression, unlabeled products
 /// masked out) and query relevance over all training products for the
@@ -90,7 +90,7 @@ const NAMED_SHARE: f32 = 0.25;
 #[allow(clippy::too_many_arguments)]
 pub fn fit_heads(
     config: &HybridConfig,
-    catalog: &Catalog,
+    facts: &[Facts],
     texts: &[String],
     pooled: &Tensor,
     split: &Split,
@@ -116,9 +116,9 @@ pub fn fit_heads(
         .train
         .iter()
         .copied()
-        .filter(|&i| catalog.products[i].is_labeled())
+        .filter(|&i| facts[i].product.is_labeled())
         .collect();
-    let labeled_products: Vec<&Product> = labeled.iter().map(|&i| &catalog.products[i]).collect();
+    let labeled_products: Vec<&Product> = labeled.iter().map(|&i| facts[i].product).collect();
     let labeled_index = Tensor::new(
         labeled.iter().map(|&i| i as u32).collect::<Vec<_>>(),
         &device,
@@ -137,7 +137,6 @@ pub fn fit_heads(
         &device,
     )?;
     let train_pooled = pooled.index_select(&train_index, 0)?;
-    let facts = Facts::all(catalog);
     let train_facts: Vec<&Facts> = split.train.iter().map(|&i| &facts[i]).collect();
     let mut kept = Vec::new();
     let mut relevance = Vec::new();
@@ -276,6 +275,31 @@ pub fn lexical_matrix<'a>(
         .flat_map(|t| lexical::text_features(t, idf, functions))
         .collect();
     Ok(Some(Tensor::from_vec(rows, (n, width), &Device::Cpu)?))
+}
+
+/// Skin-type probabilities of the products `ids` (rows of `pooled` and
+/// `texts`, in catalog order) under fitted `heads`.
+pub fn skin_probabilities(
+    heads: &Heads,
+    pooled: &Tensor,
+    texts: &[String],
+    ids: &[usize],
+) -> Result<Vec<Vec<f32>>> {
+    let idf = match heads.idf() {
+        Some(idf) => idf.to_vec1::<f32>()?,
+        None => Vec::new(),
+    };
+    let lexical = lexical_matrix(
+        ids.iter().map(|&i| texts[i].as_str()),
+        &idf,
+        heads.reads_functions(),
+    )?;
+    let index = Tensor::new(
+        ids.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        &Device::Cpu,
+    )?;
+    let logits = heads.logits(&pooled.index_select(&index, 0)?, lexical.as_ref())?;
+    Ok(candle_nn::ops::sigmoid(&logits)?.to_vec2::<f32>()?)
 }
 
 /// Heads rebuilt from fitted tensors, to score cached features.

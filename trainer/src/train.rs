@@ -487,7 +487,7 @@ fn train_frozen(
     };
     let fitted = crate::heads::fit_heads(
         &data.config,
-        catalog,
+        &data.facts,
         &data.texts,
         pooled,
         &split,
@@ -561,26 +561,24 @@ fn skin_answers(
     use crate::data::Protocol;
     use milih_rank::skin::SkinAnswers;
     let in_training: HashSet<usize> = split.train.iter().copied().collect();
-    // The skin-type head alone: the embedding head plays no part here.
+    // The skin-type head alone: no queries or product pairs, so that no
+    // relevance is worked out for an embedding head that plays no part.
     let classifier_only = TrainOptions {
         contrastive_weight: 0.0,
+        pair_share: 0.0,
         ..options.clone()
+    };
+    let in_training_only = |ids: &[usize]| -> Vec<usize> {
+        ids.iter()
+            .copied()
+            .filter(|i| in_training.contains(i))
+            .collect()
     };
     let labels = SKIN_TYPES.len();
     let mut pairs: Vec<Vec<(f32, bool)>> = vec![Vec::new(); labels];
     for fold in (Protocol::BrandFolds { folds: 5 }).splits(catalog, options.seed) {
-        let held: Vec<usize> = fold
-            .held_out
-            .iter()
-            .copied()
-            .filter(|i| in_training.contains(i))
-            .collect();
-        let train: Vec<usize> = fold
-            .train
-            .iter()
-            .copied()
-            .filter(|i| in_training.contains(i))
-            .collect();
+        let held = in_training_only(&fold.held_out);
+        let train = in_training_only(&fold.train);
         if held.is_empty() || train.is_empty() {
             continue;
         }
@@ -590,32 +588,16 @@ fn skin_answers(
         };
         let fitted = crate::heads::fit_heads(
             &data.config,
-            catalog,
+            &data.facts,
             &data.texts,
             pooled,
             &inner,
-            &data.training_queries,
+            &[],
             &data.query_pooled,
             &classifier_only,
         )?;
         let heads = crate::heads::heads_from(&data.config, &fitted.tensors)?;
-        let index = Tensor::new(
-            held.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-            &Device::Cpu,
-        )?;
-        let idf = match heads.idf() {
-            Some(idf) => idf.to_vec1::<f32>()?,
-            None => Vec::new(),
-        };
-        let lexical = crate::heads::lexical_matrix(
-            held.iter().map(|&i| data.texts[i].as_str()),
-            &idf,
-            heads.reads_functions(),
-        )?;
-        let probabilities = candle_nn::ops::sigmoid(
-            &heads.logits(&pooled.index_select(&index, 0)?, lexical.as_ref())?,
-        )?
-        .to_vec2::<f32>()?;
+        let probabilities = crate::heads::skin_probabilities(&heads, pooled, &data.texts, &held)?;
         for (&i, row) in held.iter().zip(probabilities) {
             if let Some(flags) = catalog.products[i].skin_labels {
                 for l in 0..labels {

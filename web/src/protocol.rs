@@ -288,20 +288,11 @@ pub struct CollectionStats {
     /// Per brand, most products first (ties alphabetical).
     pub by_brand: Vec<GroupCount>,
     /// Per skin type, in label order: how many unlabeled products get each
-    /// answer, in [`ANSWERS`] order.
+    /// answer, in [`Answer::ALL`] order.
     pub predicted_answers: Vec<[usize; 4]>,
     /// Every product's place on the embedding map, in catalog order.
     pub map: Vec<MapPoint>,
 }
-
-/// The answers the page gives for a skin type without a retailer label, in
-/// the order the collection view counts them.
-pub const ANSWERS: [Answer; 4] = [
-    Answer::Likely,
-    Answer::Unsure,
-    Answer::Unlikely,
-    Answer::Unknown,
-];
 
 /// What a predicted answer means, for a tooltip.
 pub fn answer_title(answer: Answer, probability: f32) -> String {
@@ -396,8 +387,7 @@ impl CollectionStats {
             if p.skin_labels.is_none() {
                 for (label, probability) in entry.predicted.iter().enumerate().take(labels.len()) {
                     let answer = catalog.skin_answers.answer(label, *probability);
-                    let slot = ANSWERS.iter().position(|a| *a == answer).unwrap_or(3);
-                    predicted_answers[label][slot] += 1;
+                    predicted_answers[label][answer.index()] += 1;
                 }
             }
         }

@@ -409,6 +409,12 @@ pub fn mask_as_f32(attention_mask: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(values, attention_mask.dims(), attention_mask.device())
 }
 
+/// 0 where a token is real, a large negative number where it is padding:
+/// added to attention scores, it keeps padding out of every softmax.
+fn mask_bias(attention_mask: &Tensor) -> Result<Tensor> {
+    (mask_as_f32(attention_mask)? - 1.0)? * 10_000.0
+}
+
 /// The BERT encoder: token ids in, one hidden vector per token out.
 pub struct Bert {
     embeddings: Embeddings,
@@ -480,7 +486,7 @@ impl Bert {
         attention_mask: &Tensor,
         layers: usize,
     ) -> Result<Tensor> {
-        let mask_bias = ((mask_as_f32(attention_mask)? - 1.0)? * 10_000.0)?;
+        let mask_bias = mask_bias(attention_mask)?;
         let mut x = self.embeddings.forward(input_ids, Mode::Infer)?;
         for layer in self.layers.iter().take(layers) {
             x = layer.forward(&x, &mask_bias, Mode::Infer)?;
@@ -497,7 +503,7 @@ impl Bert {
         from: usize,
         mode: Mode,
     ) -> Result<Tensor> {
-        let mask_bias = ((mask_as_f32(attention_mask)? - 1.0)? * 10_000.0)?;
+        let mask_bias = mask_bias(attention_mask)?;
         let mut x = x.clone();
         for layer in self.layers.iter().skip(from) {
             x = layer.forward(&x, &mask_bias, mode)?;
@@ -516,7 +522,7 @@ impl Bert {
         frozen_layers: usize,
     ) -> Result<Tensor> {
         // 0 where a token is real, a large negative number where it is padding.
-        let mask_bias = ((mask_as_f32(attention_mask)? - 1.0)? * 10_000.0)?;
+        let mask_bias = mask_bias(attention_mask)?;
         let mut x = self.embeddings.forward(input_ids, mode)?;
         if frozen_layers > 0 {
             x = x.detach();

@@ -56,6 +56,19 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// Every answer, in the order the page and the trainer count them.
+    pub const ALL: [Answer; 4] = [
+        Answer::Likely,
+        Answer::Unsure,
+        Answer::Unlikely,
+        Answer::Unknown,
+    ];
+
+    /// Position in [`Answer::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn word(self) -> &'static str {
         match self {
             Answer::Likely => "likely",
@@ -226,6 +239,9 @@ mod tests {
             Answer::Unknown
         );
         assert_eq!(SkinAnswers::default().answer(0, 0.99), Answer::Unknown);
+        for (i, a) in Answer::ALL.into_iter().enumerate() {
+            assert_eq!(a.index(), i);
+        }
     }
 
     #[test]
