@@ -3,9 +3,10 @@
 //! step by step. `bench/train/torch_step.py` runs the same step in PyTorch,
 //! so that the two print comparable figures.
 
-use crate::train::{
-    fine_tune_optimizer, from_base, multi_positive_nce, weighted_bce, Recipe, TrainOptions,
-};
+use crate::base::from_base;
+use crate::losses::{multi_positive_nce, weighted_bce};
+use crate::options::{Recipe, TrainOptions};
+use crate::train::fine_tune_optimizer;
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 use milih_model::Mode;

@@ -3,6 +3,7 @@
 
 use crate::queries::{Need, Query};
 use milih_catalog::{Catalog, Product, SKIN_TYPES};
+use milih_rank::wording;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -170,11 +171,7 @@ pub fn query_for(product: &Product, rng: &mut impl Rng) -> Query {
     if !suited.is_empty() && rng.random_bool(0.7) {
         let skin = suited[rng.random_range(0..suited.len())];
         Query::descriptive(
-            format!(
-                "{} for {} skin",
-                product.product_type.to_lowercase(),
-                SKIN_TYPES[skin].to_lowercase()
-            ),
+            wording::for_skin(&[&product.product_type], &[SKIN_TYPES[skin]]),
             Need {
                 types: vec![product.product_type.clone()],
                 skins: vec![skin],

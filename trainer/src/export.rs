@@ -1,16 +1,21 @@
 //! Writing and reading browser bundles.
 
 use crate::fsutil::{read, replace_dir_atomic};
-use crate::train::{progress_bar, run_files};
+use crate::progress::progress_bar;
+use crate::queries::Facts;
+use crate::report::{neighbour_agreement, Neighbours};
+use crate::run_dir::run_files;
 use anyhow::{Context, Result};
 use milih_bundle::{
     catalog_to_bytes, embeddings_to_bytes, files, pack, Bundle, ExportedCatalog, FileEntry,
     Int8Embeddings, Manifest, ProductEntry, FORMAT_VERSION,
 };
-use milih_catalog::Catalog;
+use milih_catalog::{Catalog, Product};
 use milih_model::bert::InputGram;
 use milih_model::quantized::{self, BlockGrid};
 use milih_model::{Engine, HybridConfig, Prediction, TextEncoder};
+use milih_rank::dot;
+use milih_rank::likeness::brand_neutral;
 use milih_rank::skin::SkinAnswers;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -184,6 +189,33 @@ pub fn unlabeled_answers(catalog: &ExportedCatalog) -> Vec<[usize; 4]> {
         }
     }
     counts
+}
+
+/// Neighbour agreement over a whole bundle: by the raw embeddings (the
+/// brand's style kept) and as "Similar products" ranks (style removed).
+pub fn bundle_neighbours(
+    embeddings: &Int8Embeddings,
+    catalog: &ExportedCatalog,
+) -> (Neighbours, Neighbours) {
+    let rows: Vec<f32> = (0..embeddings.rows())
+        .flat_map(|i| embeddings.row(i))
+        .collect();
+    let products: Vec<&Product> = catalog.products.iter().map(|e| &e.product).collect();
+    let facts: Vec<Facts> = products.iter().map(|p| Facts::of(p)).collect();
+    let ids: Vec<usize> = (0..products.len()).collect();
+    let dim = embeddings.dim();
+    let agreement = |rows: &[f32]| {
+        let row = |i: usize| &rows[i * dim..(i + 1) * dim];
+        let scores: Vec<Vec<f32>> = ids
+            .iter()
+            .map(|&a| ids.iter().map(|&b| dot(row(a), row(b))).collect())
+            .collect();
+        neighbour_agreement(&facts, &ids, &scores)
+    };
+    let brands: Vec<&str> = products.iter().map(|p| p.brand.as_str()).collect();
+    let types: Vec<&str> = products.iter().map(|p| p.product_type.as_str()).collect();
+    let neutral = brand_neutral(&rows, dim, &brands, &types);
+    (agreement(&rows), agreement(&neutral))
 }
 
 /// Writes all bundle files into a staging directory and swaps it in for

@@ -32,7 +32,7 @@ pub fn pooled_cached(
         eprintln!("ignoring {}: wrong size", path.display());
     }
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let bar = crate::train::progress_bar(texts.len() as u64, what);
+    let bar = crate::progress::progress_bar(texts.len() as u64, what);
     let pooled = engine.pooled_with_progress(&refs, 16, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     std::fs::create_dir_all(cache_dir)

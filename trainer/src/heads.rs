@@ -3,11 +3,13 @@
 //! features. A fit takes seconds, so every fold and seed of an evaluation
 //! can afford it.
 
+use crate::base::{from_base, tensors_of};
 use crate::data::Split;
 use crate::features::{file_sha256, pooled_cached};
+use crate::losses::{masked_bce, per_query_nce};
 use crate::optim::AdamW;
+use crate::options::TrainOptions;
 use crate::queries::{Facts, Kind, Query};
-use crate::train::{from_base, masked_bce, per_query_nce, tensors_of, TrainOptions};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};

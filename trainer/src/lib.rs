@@ -1,6 +1,7 @@
 //! The Milih trainer: fine-tuning, evaluation and export of the hybrid
 //! model. The `trainer` binary is a thin CLI over these modules.
 
+pub mod base;
 pub mod baselines;
 pub mod bench;
 pub mod bootstrap;
@@ -11,12 +12,17 @@ pub mod features;
 pub mod fsutil;
 pub mod gptq;
 pub mod heads;
+pub mod losses;
 pub mod metrics;
 pub mod optim;
+pub mod options;
 pub mod phrasings;
 pub mod plots;
+pub mod progress;
 pub mod projection;
 pub mod queries;
+pub mod report;
+pub mod run_dir;
 pub mod train;
 pub mod tune;
 

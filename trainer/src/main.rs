@@ -1,13 +1,14 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use milih_model::Engine;
+use milih_trainer::base::{from_base, tensors_of};
 use milih_trainer::data::Protocol;
 use milih_trainer::evaluation;
 use milih_trainer::export::{self, load_bundle, predict_catalog, predict_texts};
 use milih_trainer::heads::FrozenEncoder;
-use milih_trainer::train::{
-    evaluate_model, from_base, load_run, tensors_of, train, Recipe, TrainOptions,
-};
+use milih_trainer::options::{Recipe, TrainOptions};
+use milih_trainer::run_dir::load_run;
+use milih_trainer::train::{evaluate_model, train};
 use milih_trainer::{fsutil, load_catalog};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -387,7 +388,7 @@ fn run(cli: Cli) -> Result<()> {
             let encoder = FrozenEncoder::load(&args.base, &options)?;
             let context = evaluation::EvalData::new(&encoder, &catalog, &options, &args.cache)?;
             let report = evaluation::run(&context, &protocols, &options, &args.out)?;
-            println!("{}", evaluation::markdown(&report));
+            println!("{}", milih_trainer::report::markdown(&report));
         }
         Command::Evaluate { run, base, catalog } => {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
@@ -411,7 +412,7 @@ fn run(cli: Cli) -> Result<()> {
             print_manifest(&manifest, &out);
             println!("quantized vs f32 over {} products: embedding cosine min {:.5} mean {:.5}, max probability difference {:.5}",
                 agreement.products, agreement.min_embedding_cosine, agreement.mean_embedding_cosine, agreement.max_probability_abs_diff);
-            print_answers(&out)?;
+            print_bundle_summary(&out)?;
         }
         Command::Index {
             bundle,
@@ -421,7 +422,7 @@ fn run(cli: Cli) -> Result<()> {
             let catalog = load_catalog(&catalog.catalog, &catalog.map)?;
             let manifest = export::index(&bundle, &catalog, &out)?;
             print_manifest(&manifest, &out);
-            print_answers(&out)?;
+            print_bundle_summary(&out)?;
         }
         Command::BenchTrain {
             base,
@@ -491,8 +492,15 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// How the unlabeled products of a written bundle read, per skin type.
-fn print_answers(out: &Path) -> Result<()> {
+fn print_bundle_summary(out: &Path) -> Result<()> {
     let bundle = load_bundle(out)?;
+    let (raw, neutral) = export::bundle_neighbours(&bundle.embeddings, &bundle.catalog);
+    for (what, n) in [("raw embedding", raw), ("similar products", neutral)] {
+        println!(
+            "neighbours over the whole catalog, {what}: same type @10 {:.3}, same brand @10 {:.3}, shared key active @10 {:.3}",
+            n.same_type_at_10, n.same_brand_at_10, n.shared_active_at_10
+        );
+    }
     println!("answers for the unlabeled products (likely / unsure / unlikely / unknown):");
     for (label, counts) in bundle
         .manifest

@@ -1,8 +1,8 @@
 //! SVG plots of an evaluation: the heads' training curves and per-label ROC
 //! and precision–recall curves of Milih beside TF-IDF + logistic regression.
 
-use crate::evaluation::{FoldResult, ProtocolReport};
 use crate::heads::CurvePoint;
+use crate::report::{FoldResult, ProtocolReport};
 use anyhow::{anyhow, Result};
 use milih_catalog::{Catalog, SKIN_TYPES};
 use plotters::prelude::*;

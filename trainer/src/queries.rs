@@ -7,7 +7,9 @@
 //! relevance this way, so one rule decides every judgement.
 
 use milih_catalog::{Catalog, Product, SKIN_TYPES};
+use milih_rank::avoid::caught_by;
 use milih_rank::concerns::CONCERNS;
+use milih_rank::wording;
 
 /// What a shopper asks for. A product is relevant when it meets every rule
 /// that is set; an empty `Need` would match everything and is never built.
@@ -71,8 +73,9 @@ impl Query {
     }
 }
 
-/// Ingredient-list words that mean added fragrance.
-const FRAGRANCE: [&str; 2] = ["fragrance", "parfum"];
+/// The avoid group whose members mean added fragrance, as the page's
+/// filter reads it ([`milih_rank::avoid`]).
+const FRAGRANCE: &str = "fragrance";
 
 /// What relevance reads of one product, computed once: folded brand, name
 /// and ingredients, the concerns it addresses.
@@ -83,6 +86,8 @@ pub struct Facts<'a> {
     name: String,
     ingredients: Option<String>,
     concerns: Vec<bool>,
+    /// Whether the ingredient list names no fragrance (`None`: no list).
+    fragrance_free: Option<bool>,
 }
 
 impl<'a> Facts<'a> {
@@ -93,6 +98,7 @@ impl<'a> Facts<'a> {
             name: fold(&product.name),
             ingredients: product.ingredients.as_deref().map(fold),
             concerns: CONCERNS.iter().map(|c| c.addressed_by(product)).collect(),
+            fragrance_free: caught_by(FRAGRANCE, product).map(|found| found.is_empty()),
         }
     }
 
@@ -128,11 +134,7 @@ impl Need {
                     .ingredients
                     .iter()
                     .any(|i| facts.contains_ingredient(i)))
-            && (!self.free_of_fragrance
-                || facts
-                    .ingredients
-                    .as_deref()
-                    .is_some_and(|list| !FRAGRANCE.iter().any(|f| list.contains(f))))
+            && (!self.free_of_fragrance || facts.fragrance_free == Some(true))
             && self
                 .brand
                 .as_deref()
@@ -183,7 +185,7 @@ pub fn templated_queries(catalog: &Catalog) -> Vec<(usize, Query)> {
                 skins: vec![skin],
                 ..Need::default()
             };
-            let text = format!("{lower} for {} skin", name.to_lowercase());
+            let text = wording::for_skin(&[&lower], &[name]);
             queries.push((0, Query::descriptive(text, need)));
         }
         for (concern, c) in CONCERNS.iter().enumerate() {
@@ -194,7 +196,7 @@ pub fn templated_queries(catalog: &Catalog) -> Vec<(usize, Query)> {
             };
             queries.push((
                 1,
-                Query::descriptive(format!("{lower} for {}", c.phrase), need),
+                Query::descriptive(wording::for_concern(&lower, c.phrase), need),
             ));
         }
         for (skin, name) in SKIN_TYPES.iter().enumerate() {
@@ -204,7 +206,7 @@ pub fn templated_queries(catalog: &Catalog) -> Vec<(usize, Query)> {
                 free_of_fragrance: true,
                 ..Need::default()
             };
-            let text = format!("{lower} for {} skin without fragrance", name.to_lowercase());
+            let text = wording::without_fragrance(&wording::for_skin(&[&lower], &[name]));
             queries.push((2, Query::descriptive(text, need)));
         }
     }

@@ -10,9 +10,11 @@
 //! computed once ([`Lowered`]) and each step runs only the top layers.
 
 use crate::data::Split;
+use crate::losses::multi_positive_nce;
 use crate::optim::AdamW;
+use crate::options::TrainOptions;
+use crate::progress::progress_bar;
 use crate::queries::{Facts, Kind, Query};
-use crate::train::{multi_positive_nce, progress_bar, TrainOptions};
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
@@ -366,7 +368,7 @@ impl Tuning {
             .iter()
             .map(|s| s.pooled_all(&model, from, "suites, tuned layers"))
             .collect::<Result<_>>()?;
-        let mut encoder = crate::train::tensors_of(&varmap);
+        let mut encoder = crate::base::tensors_of(&varmap);
         encoder.retain(|name, _| !name.starts_with(HEADS_PREFIX));
         Ok(TunedFeatures {
             pooled,

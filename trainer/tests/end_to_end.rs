@@ -9,7 +9,9 @@ use milih_catalog::Catalog;
 use milih_model::Engine;
 use milih_trainer::export::{export, index, load_bundle};
 use milih_trainer::load_catalog;
-use milih_trainer::train::{run_files, train, Recipe, TrainOptions};
+use milih_trainer::options::{Recipe, TrainOptions};
+use milih_trainer::run_dir::run_files;
+use milih_trainer::train::train;
 use std::path::Path;
 
 fn small_catalog(n: usize) -> Catalog {
@@ -56,6 +58,7 @@ fn frozen_options() -> TrainOptions {
         lexical_features: 256,
         ingredient_functions: true,
         head_steps: 20,
+        tune_layers: 0,
         ..options()
     }
 }
@@ -270,8 +273,9 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn evaluation_reports_every_split_with_baselines_and_plots_and_resumes() {
     use milih_trainer::data::Protocol;
-    use milih_trainer::evaluation::{method, run, EvalData};
+    use milih_trainer::evaluation::{run, EvalData};
     use milih_trainer::heads::FrozenEncoder;
+    use milih_trainer::report::method;
     let tmp = tempfile::tempdir().unwrap();
     let catalog = small_catalog(60);
     let base = tmp.path().join("base");
@@ -330,8 +334,9 @@ fn evaluation_reports_every_split_with_baselines_and_plots_and_resumes() {
 #[test]
 fn evaluation_fine_tunes_on_each_split_and_keeps_frozen_baselines() {
     use milih_trainer::data::Protocol;
-    use milih_trainer::evaluation::{method, run, EvalData};
+    use milih_trainer::evaluation::{run, EvalData};
     use milih_trainer::heads::FrozenEncoder;
+    use milih_trainer::report::method;
     let tmp = tempfile::tempdir().unwrap();
     let catalog = small_catalog(40);
     let base = tmp.path().join("base");

@@ -3,6 +3,8 @@
 //! binary) so that inference never blocks the page. `protocol` is what they
 //! say to each other.
 
+pub mod map_layout;
+pub mod names;
 pub mod protocol;
 pub mod url_state;
 

@@ -5,6 +5,7 @@
 //! when the stored model is damaged, and tracks whether the browser is
 //! online.
 
+use crate::names::{from_service_worker, to_service_worker};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -99,23 +100,27 @@ pub fn register(events: Events) {
         Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             let data = event.data();
             match field(&data, "kind").as_string().as_deref() {
-                Some("sw-installing") if field(&data, "first").as_bool() == Some(true) => {
+                Some(from_service_worker::INSTALLING)
+                    if field(&data, "first").as_bool() == Some(true) =>
+                {
                     if let Some(cache) = field(&data, "cache").as_string() {
                         (events.storing_into)(cache);
                     }
                 }
-                Some("sw-failed") => {
+                Some(from_service_worker::FAILED) => {
                     let message = field(&data, "message").as_string().unwrap_or_default();
                     start(Availability::OnlineOnly(format!(
                         "the site could not be stored for offline use: {message}"
                     )));
                 }
-                Some("claimed") => start(if field(&data, "controlled").as_bool() == Some(true) {
-                    Availability::Offline
-                } else {
-                    Availability::OnlineOnly(BYPASSED.into())
-                }),
-                Some("refetched") => {
+                Some(from_service_worker::CLAIMED) => {
+                    start(if field(&data, "controlled").as_bool() == Some(true) {
+                        Availability::Offline
+                    } else {
+                        Availability::OnlineOnly(BYPASSED.into())
+                    })
+                }
+                Some(from_service_worker::REFETCHED) => {
                     if field(&data, "ok").as_bool() == Some(true) {
                         reload();
                     } else {
@@ -182,7 +187,11 @@ pub fn register(events: Events) {
                 None => match registration.active() {
                     Some(active) => {
                         let message = js_sys::Object::new();
-                        let _ = js_sys::Reflect::set(&message, &"kind".into(), &"claim".into());
+                        let _ = js_sys::Reflect::set(
+                            &message,
+                            &"kind".into(),
+                            &to_service_worker::CLAIM.into(),
+                        );
                         if active.post_message(&message).is_err() {
                             start(Availability::OnlineOnly(BYPASSED.into()));
                         }
@@ -253,7 +262,11 @@ pub fn use_update() {
         let registration: ServiceWorkerRegistration = registration.unchecked_into();
         if let Some(waiting) = registration.waiting() {
             let message = js_sys::Object::new();
-            let _ = js_sys::Reflect::set(&message, &"kind".into(), &"activate".into());
+            let _ = js_sys::Reflect::set(
+                &message,
+                &"kind".into(),
+                &to_service_worker::ACTIVATE.into(),
+            );
             let _ = waiting.post_message(&message);
         } else {
             reload();
@@ -267,7 +280,8 @@ pub fn download_again() {
     match container().and_then(|c| c.controller()) {
         Some(controller) => {
             let message = js_sys::Object::new();
-            let _ = js_sys::Reflect::set(&message, &"kind".into(), &"refetch".into());
+            let _ =
+                js_sys::Reflect::set(&message, &"kind".into(), &to_service_worker::REFETCH.into());
             if controller.post_message(&message).is_err() {
                 reload();
             }

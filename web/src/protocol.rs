@@ -6,6 +6,7 @@ use milih_catalog::{Product, SKIN_TYPES};
 use milih_rank::avoid::caught_by;
 use milih_rank::concerns::Concern;
 use milih_rank::skin::{Answer, Lean};
+use milih_rank::wording;
 use milih_rank::{Filter, SkinFit};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -153,27 +154,23 @@ impl Search {
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
         let mut parts = vec![text.split_whitespace().collect::<Vec<_>>().join(" ")];
-        let types: Vec<String> = self
+        let types: Vec<&str> = self
             .filter
             .product_types
             .iter()
-            .map(|t| t.to_lowercase())
+            .map(String::as_str)
             .collect();
-        let skins: Vec<String> = self
+        let skins: Vec<&str> = self
             .filter
             .skin_types
             .iter()
-            .filter_map(|&i| SKIN_TYPES.get(i))
-            .map(|s| s.to_lowercase())
+            .filter_map(|&i| SKIN_TYPES.get(i).copied())
             .collect();
-        let mut wanted = types.join(" or ");
-        if !skins.is_empty() {
-            if wanted.is_empty() {
-                wanted.push_str("skincare");
-            }
-            wanted.push_str(&format!(" for {} skin", skins.join(" and ")));
-        }
-        parts.push(wanted);
+        parts.push(if skins.is_empty() {
+            types.join(" or ").to_lowercase()
+        } else {
+            wording::for_skin(&types, &skins)
+        });
         let concerns: Vec<&str> = self.concerns().map(|c| c.phrase).collect();
         parts.push(concerns.join(", "));
         parts.retain(|p| !p.is_empty());

@@ -541,6 +541,15 @@ fn take_verified(
 
 #[cfg(test)]
 mod tests {
+    /// The page's skin-type filters and answers index `SKIN_TYPES`: the
+    /// committed bundle must name the same labels in the same order.
+    #[test]
+    fn the_committed_bundle_names_the_code_s_skin_types() {
+        let manifest =
+            Manifest::parse(include_bytes!("../../../public/model/manifest.json")).unwrap();
+        assert_eq!(manifest.labels, milih_catalog::SKIN_TYPES);
+    }
+
     use super::*;
 
     fn sample() -> (Manifest, HashMap<String, Vec<u8>>) {

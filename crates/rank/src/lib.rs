@@ -7,7 +7,9 @@
 
 pub mod avoid;
 pub mod concerns;
+pub mod likeness;
 pub mod skin;
+pub mod wording;
 
 use avoid::caught_by;
 use milih_kernels::{largest_magnitude, quantize_i8, INT8_LEVELS};

@@ -1,0 +1,84 @@
+//! The result list and the product view with its similar products.
+
+use super::card::{skin_labels, Card};
+use super::{Outcome, SimilarOutcome, Status, RESULTS_MAX, RESULTS_SHOWN};
+use leptos::prelude::*;
+
+#[component]
+pub(super) fn Results(
+    outcome: RwSignal<Option<Outcome>>,
+    request_error: RwSignal<Option<String>>,
+    status: RwSignal<Status>,
+    shown: RwSignal<usize>,
+    detail: RwSignal<Option<usize>>,
+) -> impl IntoView {
+    let labels = move || status.with(skin_labels);
+    view! {
+        <section class="results" aria-live="polite">
+            <h2 class="visually-hidden">"Results"</h2>
+            {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            // An empty query (nothing chosen yet) is answered like no search at all.
+            {move || match outcome.get().filter(|o| !o.query_text.is_empty()) {
+                _ if status.with(|s| matches!(s, Status::Failed(_))) => ().into_any(),
+                None if !status.with(|s| matches!(s, Status::Ready(_))) => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
+                None => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
+                Some(o) if o.results.is_empty() => view! { <p class="empty">"No product matches all of these filters. Try removing one."</p> }.into_any(),
+                Some(o) => {
+                    let labels = labels();
+                    // A full page suggests there are more.
+                    let more = o.results.len() >= shown.get_untracked() && o.results.len() < RESULTS_MAX;
+                    view! {
+                        <p class="summary" data-millis=format!("{:.1}", o.millis)>
+                            {format!("{} results for “{}”", o.results.len(), o.query_text)}
+                            {(!o.filters.is_empty()).then(|| view! { <span class="filters">{format!(" · {}", o.filters)}</span> })}
+                            {format!(" ({:.0} ms)", o.millis)}
+                        </p>
+                        <ol class="cards">
+                            {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() detail=detail /> }).collect_view()}
+                        </ol>
+                        {more.then(|| view! {
+                            <button type="button" class="more"
+                                on:click=move |_| shown.update(|n| *n = (*n + RESULTS_SHOWN).min(RESULTS_MAX))>
+                                "Show more"
+                            </button>
+                        })}
+                    }.into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+/// One product, its neighbours, and the way back to the results.
+#[component]
+pub(super) fn Detail(
+    similar: RwSignal<Option<SimilarOutcome>>,
+    request_error: RwSignal<Option<String>>,
+    status: RwSignal<Status>,
+    detail: RwSignal<Option<usize>>,
+) -> impl IntoView {
+    let labels = move || status.with(skin_labels);
+    view! {
+        <section class="detail" aria-live="polite">
+            <button type="button" class="back" on:click=move |_| detail.set(None)>"← Back to results"</button>
+            {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            {move || match similar.get() {
+                None => view! { <p class="hint">"Finding similar products…"</p> }.into_any(),
+                Some(s) => {
+                    let labels = labels();
+                    let name = s.product.product.name.clone();
+                    view! {
+                        <h2 class="visually-hidden">"Product"</h2>
+                        <ol class="cards product">
+                            <Card card=s.product labels=labels.clone() detail=detail main=true />
+                        </ol>
+                        <h2 class="similar-heading">{format!("Similar to {name}")}</h2>
+                        <ol class="cards similar">
+                            {s.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() detail=detail /> }).collect_view()}
+                        </ol>
+                    }.into_any()
+                }
+            }}
+        </section>
+    }
+}

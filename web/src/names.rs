@@ -1,0 +1,75 @@
+//! Names that the Rust and the JavaScript sides of the site must spell the
+//! same way: caches, scripts and the messages between the page and the
+//! service worker. The JavaScript files cannot import them, so a test reads
+//! `web/sw.js` and `web/boot.js` and fails when either drifts.
+
+/// The Cache Storage cache the model worker streams bundle files into as
+/// they download on a first visit (`web/sw.js` leaves it alone).
+pub const INCOMING_CACHE: &str = "milih-incoming";
+
+/// The script that starts the model worker (written by trunk; `web/boot.js`
+/// starts it early on a first visit).
+pub const WORKER_LOADER: &str = "./worker_loader.js";
+
+/// Messages from the service worker to its pages (`kind` field).
+pub mod from_service_worker {
+    /// A new version is installing; `first` says whether it is the first.
+    pub const INSTALLING: &str = "sw-installing";
+    /// The new version could not be installed.
+    pub const FAILED: &str = "sw-failed";
+    /// The service worker took control; `controlled` says of this page.
+    pub const CLAIMED: &str = "claimed";
+    /// The model files were downloaded again (`ok`, `message`).
+    pub const REFETCHED: &str = "refetched";
+}
+
+/// Messages from a page to the service worker (`kind` field).
+pub mod to_service_worker {
+    /// Use the waiting version now.
+    pub const ACTIVATE: &str = "activate";
+    /// Take control of the open pages.
+    pub const CLAIM: &str = "claim";
+    /// Download the model files again and check them.
+    pub const REFETCH: &str = "refetch";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use milih_bundle::files::KEEP_COPIES;
+
+    const SERVICE_WORKER: &str = include_str!("../sw.js");
+    const BOOT: &str = include_str!("../boot.js");
+
+    #[test]
+    fn the_service_worker_spells_the_shared_names_alike() {
+        assert!(SERVICE_WORKER.contains(&format!("const INCOMING = '{INCOMING_CACHE}';")));
+        for kind in [
+            from_service_worker::INSTALLING,
+            from_service_worker::FAILED,
+            from_service_worker::CLAIMED,
+            from_service_worker::REFETCHED,
+        ] {
+            assert!(
+                SERVICE_WORKER.contains(&format!("kind: '{kind}'")),
+                "sw.js never sends {kind}"
+            );
+        }
+        for kind in [
+            to_service_worker::ACTIVATE,
+            to_service_worker::CLAIM,
+            to_service_worker::REFETCH,
+        ] {
+            assert!(
+                SERVICE_WORKER.contains(&format!("kind === '{kind}'")),
+                "sw.js never handles {kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_boot_script_starts_the_same_worker_loader() {
+        assert!(BOOT.contains(&format!("'{WORKER_LOADER}{KEEP_COPIES}'")));
+        assert!(BOOT.contains(&format!("'{WORKER_LOADER}'")));
+    }
+}

@@ -1,0 +1,212 @@
+//! Answering the page's requests: search, similar products, product
+//! cards and the collection figures.
+
+use super::bench::{bench_query, bench_rank};
+use super::copies::{drop_copies, store_copies};
+use super::{now, send, Loaded, STATE};
+use crate::protocol::{
+    similarity_reasons, AvoidCheck, Explanation, Request, Response, ResultCard, Search,
+};
+use milih_rank::{skin_fit, top_k, SkinFit};
+
+pub(super) fn handle(request: Request) {
+    STATE.with(|state| {
+        let state = state.borrow();
+        let (id, result) = match (&request, state.as_ref()) {
+            (Request::StoreBundle { cache }, _) => {
+                let cache = cache.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let (error, downloaded_again) = match store_copies(&cache).await {
+                        Ok(again) => (None, again),
+                        Err(why) => (Some(why), Vec::new()),
+                    };
+                    send(&Response::BundleStored {
+                        error,
+                        downloaded_again,
+                    });
+                });
+                return;
+            }
+            (Request::DropCopies, _) => return drop_copies(),
+            (
+                Request::Search { id, .. }
+                | Request::Similar { id, .. }
+                | Request::Embed { id, .. }
+                | Request::BenchQuery { id, .. }
+                | Request::BenchRank { id, .. },
+                None,
+            ) => (*id, Err("the model is not loaded".to_owned())),
+            (Request::Search { id, search }, Some(loaded)) => {
+                (*id, search_products(*id, search, loaded))
+            }
+            (
+                Request::Similar {
+                    id,
+                    product,
+                    limit,
+                    avoid,
+                },
+                Some(loaded),
+            ) => (*id, similar_products(*id, *product, *limit, avoid, loaded)),
+            (Request::BenchQuery { id, text }, Some(loaded)) => {
+                (*id, bench_query(*id, text, loaded))
+            }
+            (
+                Request::BenchRank {
+                    id,
+                    products,
+                    repeats,
+                },
+                Some(loaded),
+            ) => (*id, bench_rank(*id, *products, *repeats, loaded)),
+            (Request::Embed { id, text }, Some(loaded)) => {
+                let started = now();
+                let result = loaded
+                    .engine
+                    .predict(&[text.as_str()], 1)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut p| p.pop().ok_or_else(|| "no prediction".to_owned()))
+                    .map(|p| Response::Embedding {
+                        id: *id,
+                        embedding: p.embedding,
+                        probabilities: p.probabilities,
+                        millis: now() - started,
+                    });
+                (*id, result)
+            }
+        };
+        send(&result.unwrap_or_else(|message| Response::RequestFailed { id, message }));
+    });
+}
+
+/// A result card; `explain` reads the product's skin-type fits, which are
+/// worked out once for both.
+pub(super) fn card(
+    loaded: &Loaded,
+    index: usize,
+    score: f32,
+    explain: impl FnOnce(&[SkinFit]) -> Explanation,
+    avoid: &[String],
+) -> ResultCard {
+    let entry = &loaded.bundle.catalog.products[index];
+    let answers = &loaded.bundle.catalog.skin_answers;
+    let fits: Vec<SkinFit> = (0..entry.predicted.len())
+        .map(|l| skin_fit(&entry.product, &entry.predicted, l, answers))
+        .collect();
+    // A lean speaks for the model, so only where the retailer is silent.
+    let lean = entry
+        .product
+        .skin_labels
+        .is_none()
+        .then(|| loaded.leans.get(index).cloned().flatten())
+        .flatten();
+    ResultCard {
+        product: entry.product.clone(),
+        score,
+        explanation: explain(&fits),
+        fits,
+        lean,
+        avoided: AvoidCheck::of(avoid, &entry.product),
+    }
+}
+
+/// The product and its nearest neighbours by embedding, the brand's house
+/// style taken out, filters aside.
+#[inline(never)]
+pub(super) fn similar_products(
+    id: u64,
+    product: usize,
+    limit: usize,
+    avoid: &[String],
+    loaded: &Loaded,
+) -> Result<Response, String> {
+    let started = now();
+    let products = &loaded.bundle.catalog.products;
+    let embeddings = &loaded.likeness;
+    let Some(entry) = products.get(product) else {
+        return Err(format!("there is no product {product} in this catalog"));
+    };
+    let hits = top_k(
+        &embeddings.row(product),
+        embeddings,
+        limit.clamp(1, 100),
+        |i| i != product,
+    );
+    let results = hits
+        .into_iter()
+        .map(|hit| {
+            let other = &products[hit.index];
+            let why = similarity_reasons(&entry.product, &other.product);
+            card(
+                loaded,
+                hit.index,
+                hit.score,
+                |_| Explanation {
+                    why,
+                    matched: Vec::new(),
+                },
+                avoid,
+            )
+        })
+        .collect();
+    Ok(Response::Similar {
+        id,
+        product: card(loaded, product, 1.0, |_| Explanation::default(), avoid),
+        results,
+        millis: now() - started,
+    })
+}
+
+#[inline(never)]
+pub(super) fn search_products(
+    id: u64,
+    search: &Search,
+    loaded: &Loaded,
+) -> Result<Response, String> {
+    let started = now();
+    let query_text = search.query_text();
+    if query_text.is_empty() {
+        return Ok(Response::Results {
+            id,
+            query_text,
+            filters: search.filter_summary(),
+            results: Vec::new(),
+            millis: 0.0,
+        });
+    }
+    let query = loaded
+        .engine
+        .embed_query(&query_text)
+        .map_err(|e| e.to_string())?;
+    let products = &loaded.bundle.catalog.products;
+    let embeddings = &loaded.bundle.embeddings;
+    let hits = top_k(&query, embeddings, search.limit.clamp(1, 100), |i| {
+        search.filter.accepts(
+            &products[i].product,
+            &products[i].predicted,
+            &loaded.bundle.catalog.skin_answers,
+        )
+    });
+    let results = hits
+        .into_iter()
+        .map(|hit| {
+            let entry = &products[hit.index];
+            // No avoid check: the filter admitted only products whose
+            // lists are known and hold none of the avoided ingredients.
+            card(
+                loaded,
+                hit.index,
+                hit.score,
+                |fits| search.explain(&entry.product, fits),
+                &[],
+            )
+        })
+        .collect();
+    Ok(Response::Results {
+        id,
+        query_text,
+        filters: search.filter_summary(),
+        results,
+        millis: now() - started,
+    })
+}
