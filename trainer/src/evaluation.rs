@@ -5,8 +5,12 @@
 //! regression, frozen MiniLM + logistic regression, and Milih's skin-type
 //! head. Retrieval (three query suites) and product-to-product neighbours:
 //! random order, BM25, the frozen encoder's mean-pooled embedding, and
-//! Milih's embedding head. The model is the frozen recipe, so every split
-//! is fitted from cached encoder features in seconds.
+//! Milih's embedding head. Each split tunes the encoder's top layers over
+//! cached lower-layer outputs (`tune.rs`), then fits the heads on pooled
+//! features, so a split takes minutes, not the hours of a full fine-tune.
+//!
+//! `evaluate_split` is long because it is the recipe of one split, step by
+//! step: fit, score every method on every suite, compare neighbours.
 
 use crate::baselines::{bm25_scores, logistic, tfidf_logistic, unit_rows};
 use crate::data::{Protocol, Split};

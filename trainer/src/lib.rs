@@ -1,10 +1,12 @@
 //! The Milih trainer: fine-tuning, evaluation and export of the hybrid
 //! model. The `trainer` binary is a thin CLI over these modules.
 
+pub mod answers;
 pub mod base;
 pub mod baselines;
 pub mod bench;
 pub mod bootstrap;
+pub mod cli;
 pub mod data;
 pub mod evaluation;
 pub mod export;

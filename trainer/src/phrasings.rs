@@ -8,6 +8,9 @@
 //! held-out suites in `data/eval/` were written apart from these lists;
 //! they are read here only to drop a phrasing that happens to equal one of
 //! their queries.
+//!
+//! Long because most of it is word lists (synonyms, slang, sentence frames);
+//! they are kept beside the few functions that combine them.
 
 use crate::queries::{fold, product_types, Need, Query};
 use milih_catalog::Catalog;

@@ -1,8 +1,12 @@
 //! A BERT encoder whose every weight gets gradients during fine-tuning
 //! (layer norm and softmax are fused ops with hand-written backward passes,
-//! [`crate::train_ops`]). At inference the same weights run through
+//! [`crate::fused`]). At inference the same weights run through
 //! candle's fused layer-norm and softmax kernels; weights loaded from a
 //! bundle run their matrix products in int8 ([`crate::int8`]).
+//!
+//! One file on purpose, as candle-transformers writes its models: the whole
+//! encoder (embeddings, attention, feed-forward, pooling) reads top to
+//! bottom in one place.
 
 use crate::config::{Activation, BertConfig};
 use crate::int8::{Epilogue, Int8Linear, Int8Matrix};
@@ -116,7 +120,7 @@ impl Dense {
                     o.statistics.add(&o.name, x)?;
                 }
                 match (mode, linear.bias()) {
-                    (Mode::Train, Some(bias)) => crate::train_ops::dense(x, linear.weight(), bias),
+                    (Mode::Train, Some(bias)) => crate::fused::dense(x, linear.weight(), bias),
                     _ => linear.forward(x),
                 }
             }
@@ -187,7 +191,7 @@ impl LayerNorm {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match mode {
             Mode::Infer => candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32),
-            Mode::Train => crate::train_ops::layer_norm(x, &self.weight, &self.bias, self.eps),
+            Mode::Train => crate::fused::layer_norm(x, &self.weight, &self.bias, self.eps),
         }
     }
 }
@@ -262,10 +266,9 @@ impl Embeddings {
         let positions = self.positions.forward(&positions)?;
         let types = self.token_types.forward(&types)?;
         let x = match mode {
-            Mode::Train => crate::train_ops::add_bias(
-                &crate::train_ops::add_bias(&words, &positions)?,
-                &types,
-            )?,
+            Mode::Train => {
+                crate::fused::add_bias(&crate::fused::add_bias(&words, &positions)?, &types)?
+            }
             Mode::Infer => words.broadcast_add(&positions)?.broadcast_add(&types)?,
         };
         self.norm.forward(&x, mode)
@@ -322,7 +325,7 @@ impl Attention {
             ),
         };
         let context = match mode {
-            Mode::Train => crate::train_ops::attention(&q, &k, &v, mask_bias, self.heads)?,
+            Mode::Train => crate::fused::attention(&q, &k, &v, mask_bias, self.heads)?,
             Mode::Infer => {
                 let (q, k, v) = (split(q)?, split(k)?, split(v)?);
                 let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?
@@ -382,7 +385,7 @@ impl Layer {
             (intermediate, activation) => {
                 let inner = intermediate.forward(&attended, mode)?;
                 match activation {
-                    Activation::Gelu => crate::train_ops::gelu_erf(&inner)?,
+                    Activation::Gelu => crate::fused::gelu_erf(&inner)?,
                     Activation::GeluApproximate => inner.gelu()?,
                     Activation::Relu => inner.relu()?,
                 }

@@ -9,15 +9,16 @@ pub mod bert;
 pub mod config;
 pub mod engine;
 pub mod functions;
+pub mod fused;
 pub mod gelu;
 pub mod hybrid;
 pub mod init;
 pub mod int8;
 pub mod lexical;
 pub mod quantized;
+#[cfg(any(test, feature = "test-support"))]
 pub mod tiny;
 pub mod tokenize;
-pub mod train_ops;
 
 pub use bert::Mode;
 pub use config::{Activation, BertConfig, HybridConfig};

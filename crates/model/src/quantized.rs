@@ -5,6 +5,10 @@
 //! as they are read ([`crate::int8`]), the word table stays in its Q4_0
 //! blocks, and the rest is dequantized to f32. Every read goes through
 //! [`GgufStream`], which takes the file in pieces as they arrive.
+//!
+//! Writing and reading the format live in one file on purpose: the block
+//! layouts, scales and names that export writes are the ones the stream
+//! reads back, and a change to one side shows up next to the other.
 
 use crate::bert::CompactWeights;
 use crate::int8::{least_error_scale, Int8Matrix};

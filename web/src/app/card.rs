@@ -1,5 +1,6 @@
 //! One product card: match, why, skin-type answers, ingredients.
 
+use super::state::page;
 use super::Status;
 use crate::protocol::{answer_title, lean_sentence, ResultCard};
 use leptos::prelude::*;
@@ -20,7 +21,6 @@ pub(super) fn skin_labels(status: &Status) -> Vec<String> {
 pub(super) fn Card(
     card: ResultCard,
     labels: Vec<String>,
-    detail: RwSignal<Option<usize>>,
     #[prop(optional)] main: bool,
 ) -> impl IntoView {
     let p = card.product;
@@ -73,7 +73,7 @@ pub(super) fn Card(
             <IngredientList ingredients=p.ingredients matched=card.explanation.matched avoided=card.avoided.items open=main />
             {(!main).then(|| view! {
                 <button type="button" class="similar-link" aria-label=name_for_label
-                    on:click=move |_| detail.set(Some(id))>"Similar products"</button>
+                    on:click=move |_| page().open_product(id)>"Similar products"</button>
             })}
         </li>
     }

@@ -1,13 +1,15 @@
 //! The collection view: products by type and brand, and the retailer's
 //! and Milih's skin-type answers.
 
+use super::state::page;
 use super::Status;
 use leptos::prelude::*;
 
 /// The collection at a glance: products by type and brand, and how many
 /// have retailer skin-type labels rather than the model's predictions.
 #[component]
-pub(super) fn Overview(status: RwSignal<Status>) -> impl IntoView {
+pub(super) fn Overview() -> impl IntoView {
+    let status = page().status;
     move || {
         let Status::Ready(stats) = status.get() else {
             return view! { <p class="hint">"The overview appears once the catalog has loaded."</p> }.into_any();

@@ -1,6 +1,5 @@
 //! Reading the search form's fields.
 
-use leptos::prelude::*;
 use milih_rank::avoid::AVOID_GROUPS;
 
 /// The avoid field's comma-separated terms.
@@ -27,15 +26,10 @@ pub(super) fn avoid_hint() -> String {
     format!("Understands {} and their label names.", groups.join(", "))
 }
 
-pub(super) fn toggle<T: PartialEq + Clone + Send + Sync + 'static>(
-    set: RwSignal<Vec<T>>,
-    item: T,
-    on: bool,
-) {
-    set.update(|items| {
-        items.retain(|x| *x != item);
-        if on {
-            items.push(item);
-        }
-    });
+/// Adds `item` to `items` or takes it out.
+pub(super) fn toggle<T: PartialEq>(items: &mut Vec<T>, item: T, on: bool) {
+    items.retain(|x| *x != item);
+    if on {
+        items.push(item);
+    }
 }

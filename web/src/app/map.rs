@@ -1,7 +1,8 @@
 //! The embedding map: every product as a dot placed by what the model
 //! reads in it, coloured by type, the results numbered on top.
 
-use super::{Outcome, Status};
+use super::state::{page, Page};
+use super::Status;
 use crate::map_layout::spread_markers;
 use crate::protocol::MapPoint;
 use crate::protocol::ResultCard;
@@ -39,11 +40,11 @@ pub(super) fn point_under(event: &web_sys::Event) -> Option<usize> {
 /// Every product placed by its embedding (computed at export), coloured by
 /// type, the current results numbered on top.
 #[component]
-pub(super) fn EmbeddingMap(
-    status: RwSignal<Status>,
-    outcome: RwSignal<Option<Outcome>>,
-    detail: RwSignal<Option<usize>>,
-) -> impl IntoView {
+pub(super) fn EmbeddingMap() -> impl IntoView {
+    let page = page();
+    let Page {
+        status, outcome, ..
+    } = page;
     let hovered = RwSignal::new(None::<usize>);
     move || {
         let Status::Ready(stats) = status.get() else {
@@ -53,7 +54,7 @@ pub(super) fn EmbeddingMap(
         let points = std::sync::Arc::new(stats.map);
         let open = move |index: usize, points: &[MapPoint]| {
             if let Some(point) = points.get(index) {
-                detail.set(Some(point.id));
+                page.open_product(point.id);
             }
         };
         let base = points

@@ -7,6 +7,7 @@ mod collection;
 mod fields;
 mod map;
 mod results;
+mod state;
 mod status;
 mod worker_client;
 
@@ -15,8 +16,9 @@ use collection::Overview;
 use fields::{avoid_hint, avoid_terms, parse_bound, toggle};
 use map::EmbeddingMap;
 use results::{Detail, Results};
+use state::Page;
 use status::StatusPanel;
-use worker_client::{next_id, post, start_worker, BundleCopies, WorkerSignals};
+use worker_client::{next_id, post, start_worker, BundleCopies};
 
 use crate::offline::{self, Availability};
 use crate::protocol::{CollectionStats, Request, ResultCard, Search};
@@ -72,55 +74,28 @@ pub fn mount() {
 
 #[component]
 fn App() -> impl IntoView {
-    let status = RwSignal::new(Status::Starting);
-    let outcome = RwSignal::new(None::<Outcome>);
-    let request_error = RwSignal::new(None::<String>);
-    let latest_search = RwSignal::new(0u64);
-
     // The question starts from the URL, so that links open the search they name.
-    let initial = UrlState::from_query(&location_query());
-    let skin_types = RwSignal::new(initial.skin_types.clone());
-    let product_types = RwSignal::new(initial.product_types.clone());
-    let concerns = RwSignal::new(initial.concerns.clone());
-    let avoid = RwSignal::new(initial.avoid.clone());
-    let min_price = RwSignal::new(initial.min_price.clone());
-    let max_price = RwSignal::new(initial.max_price.clone());
-    let min_rating = RwSignal::new(initial.min_rating.clone());
-    let text = RwSignal::new(initial.text.clone());
-    let typed = RwSignal::new(initial.text.clone());
+    let page = Page::provide(UrlState::from_query(&location_query()));
+    let Page {
+        question,
+        shown,
+        status,
+        ..
+    } = page;
+    // The search field's text as typed; the question takes it after a pause.
+    let typed = RwSignal::new(question.with_untracked(|q| q.text.clone()));
     let typing_generation = RwSignal::new(0u64);
-    let shown = RwSignal::new(RESULTS_SHOWN);
-    let detail = RwSignal::new(initial.product);
-    let view = RwSignal::new(initial.view);
 
-    let current_state = move || UrlState {
-        skin_types: skin_types.get(),
-        product_types: product_types.get(),
-        concerns: concerns.get(),
-        avoid: avoid.get(),
-        min_price: min_price.get(),
-        max_price: max_price.get(),
-        min_rating: min_rating.get(),
-        text: text.get(),
-        product: detail.get(),
-        view: view.get(),
-    };
-    // The question alone, not where it is shown: switching views or opening
-    // a product keeps the results (a memo notifies only on a real change).
-    let question = Memo::new(move |_| UrlState {
-        product: None,
-        view: View::List,
-        ..current_state()
-    });
+    let asked = page.asked();
     // A new question starts again from the first results.
     Effect::new(move |_| {
-        question.with(|_| ());
+        asked.with(|_| ());
         shown.set(RESULTS_SHOWN);
     });
     // Every change of the question becomes a history entry (a changed text
     // replaces the entry instead, so typing does not flood the history).
     Effect::new(move |_| {
-        let state = current_state();
+        let state = question.get();
         let shown = UrlState::from_query(&location_query());
         if state != shown {
             let text_only = UrlState {
@@ -133,21 +108,10 @@ fn App() -> impl IntoView {
     // Back and forward restore the question of that entry.
     let _ = window_event_listener(leptos::ev::popstate, move |_| {
         let state = UrlState::from_query(&location_query());
-        skin_types.set(state.skin_types);
-        product_types.set(state.product_types);
-        concerns.set(state.concerns);
-        avoid.set(state.avoid);
-        min_price.set(state.min_price);
-        max_price.set(state.max_price);
-        min_rating.set(state.min_rating);
         typed.set(state.text.clone());
-        text.set(state.text);
-        detail.set(state.product);
-        view.set(state.view);
+        question.set(state);
     });
 
-    let similar = RwSignal::new(None::<SimilarOutcome>);
-    let latest_similar = RwSignal::new(0u64);
     let update_ready = RwSignal::new(false);
     let online = RwSignal::new(true);
     offline::watch_connectivity(move |now| online.set(now));
@@ -160,15 +124,7 @@ fn App() -> impl IntoView {
     let copies = RwSignal::new(BundleCopies::NotNeeded);
     let site_stored = RwSignal::new(None::<Availability>);
     let store_into = RwSignal::new(None::<String>);
-    start_worker(WorkerSignals {
-        status,
-        outcome,
-        request_error,
-        latest_search,
-        similar,
-        latest_similar,
-        copies,
-    });
+    start_worker(page, copies);
     // The service worker registers once the model has loaded (or failed
     // to): a first visit's install would otherwise compete with the
     // model's download for the processor.
@@ -226,43 +182,44 @@ fn App() -> impl IntoView {
     });
 
     // The detail view asks the worker for the product's neighbours.
+    let open_product = Memo::new(move |_| question.with(|q| (q.product, q.avoid.clone())));
     Effect::new(move |_| {
-        if !status.with(|s| matches!(s, Status::Ready(_))) {
+        if !page.is_ready() {
             return;
         }
-        if let Some(product) = detail.get() {
-            similar.set(None);
+        if let (Some(product), avoid) = open_product.get() {
+            page.similar.set(None);
             let id = next_id();
-            latest_similar.set(id);
+            page.latest_similar.set(id);
             post(&Request::Similar {
                 id,
                 product,
                 limit: RESULTS_SHOWN,
-                avoid: avoid_terms(&avoid.get()),
+                avoid: avoid_terms(&avoid),
             });
         }
     });
 
     // Search whenever the model is ready and the question changes.
     Effect::new(move |_| {
-        if !status.with(|s| matches!(s, Status::Ready(_))) {
+        if !page.is_ready() {
             return;
         }
-        let search = Search {
-            text: text.get(),
-            concerns: concerns.get(),
+        let search = asked.with(|q| Search {
+            text: q.text.clone(),
+            concerns: q.concerns.clone(),
             filter: Filter {
-                skin_types: skin_types.get(),
-                product_types: product_types.get(),
-                avoid_ingredients: avoid_terms(&avoid.get()),
-                min_price: parse_bound(&min_price.get()),
-                max_price: parse_bound(&max_price.get()),
-                min_rating: parse_bound(&min_rating.get()),
+                skin_types: q.skin_types.clone(),
+                product_types: q.product_types.clone(),
+                avoid_ingredients: avoid_terms(&q.avoid),
+                min_price: parse_bound(&q.min_price),
+                max_price: parse_bound(&q.max_price),
+                min_rating: parse_bound(&q.min_rating),
             },
             limit: shown.get(),
-        };
+        });
         let id = next_id();
-        latest_search.set(id);
+        page.latest_search.set(id);
         post(&Request::Search { id, search });
     });
 
@@ -274,13 +231,14 @@ fn App() -> impl IntoView {
         set_timeout(
             move || {
                 if typing_generation.get_untracked() == generation {
-                    text.set(value);
+                    question.update(|q| q.text = value);
                 }
             },
             TYPING_DEBOUNCE,
         );
     };
 
+    let place = page.place();
     let state_name = move || {
         status.with(|s| match s {
             Status::Starting | Status::Loading { .. } => "loading",
@@ -317,8 +275,8 @@ fn App() -> impl IntoView {
                         {SKIN_TYPES.iter().enumerate().map(|(i, name)| view! {
                             <label class="choice">
                                 <input type="checkbox" name="skin" value=*name
-                                    prop:checked=move || skin_types.get().contains(&i)
-                                    on:change=move |ev| toggle(skin_types, i, event_target_checked(&ev)) />
+                                    prop:checked=move || question.with(|q| q.skin_types.contains(&i))
+                                    on:change=move |ev| question.update(|q| toggle(&mut q.skin_types, i, event_target_checked(&ev))) />
                                 {*name}
                             </label>
                         }).collect_view()}
@@ -332,10 +290,10 @@ fn App() -> impl IntoView {
                                 view! {
                                     <label class="choice">
                                         <input type="checkbox" name="type" value=value
-                                            prop:checked=move || product_types.get().contains(&checked)
+                                            prop:checked=move || question.with(|q| q.product_types.contains(&checked))
                                             on:change={
                                                 let kind = kind.clone();
-                                                move |ev| toggle(product_types, kind.clone(), event_target_checked(&ev))
+                                                move |ev| question.update(|q| toggle(&mut q.product_types, kind.clone(), event_target_checked(&ev)))
                                             } />
                                         {kind.clone()}
                                     </label>
@@ -353,8 +311,8 @@ fn App() -> impl IntoView {
                             view! {
                                 <label class="choice">
                                     <input type="checkbox" name="concern" value=concern.key
-                                        prop:checked=move || concerns.get().contains(&checked)
-                                        on:change=move |ev| toggle(concerns, key.clone(), event_target_checked(&ev)) />
+                                        prop:checked=move || question.with(|q| q.concerns.contains(&checked))
+                                        on:change=move |ev| question.update(|q| toggle(&mut q.concerns, key.clone(), event_target_checked(&ev))) />
                                     {shown}
                                 </label>
                             }
@@ -364,26 +322,27 @@ fn App() -> impl IntoView {
                         "Ingredients to avoid (comma-separated)"
                         <input id="avoid" type="text" placeholder="fragrance, parabens, drying alcohol"
                             aria-describedby="avoid-hint"
-                            prop:value=move || avoid.get()
-                            on:change=move |ev| avoid.set(event_target_value(&ev)) />
+                            prop:value=move || question.with(|q| q.avoid.clone())
+                            on:change=move |ev| question.update(|q| q.avoid = event_target_value(&ev)) />
                         <span id="avoid-hint" class="hint">{avoid_hint()}</span>
                     </label>
                     <fieldset class="range">
                         <legend>"Price (USD)"</legend>
                         <label>"from "
                             <input id="min-price" type="number" min="0" step="1" inputmode="decimal"
-                                prop:value=move || min_price.get()
-                                on:change=move |ev| min_price.set(event_target_value(&ev)) />
+                                prop:value=move || question.with(|q| q.min_price.clone())
+                                on:change=move |ev| question.update(|q| q.min_price = event_target_value(&ev)) />
                         </label>
                         <label>" to "
                             <input id="max-price" type="number" min="0" step="1" inputmode="decimal"
-                                prop:value=move || max_price.get()
-                                on:change=move |ev| max_price.set(event_target_value(&ev)) />
+                                prop:value=move || question.with(|q| q.max_price.clone())
+                                on:change=move |ev| question.update(|q| q.max_price = event_target_value(&ev)) />
                         </label>
                     </fieldset>
                     <label class="field">
                         "Minimum rating"
-                        <select id="min-rating" prop:value=move || min_rating.get() on:change=move |ev| min_rating.set(event_target_value(&ev))>
+                        <select id="min-rating" prop:value=move || question.with(|q| q.min_rating.clone())
+                            on:change=move |ev| question.update(|q| q.min_rating = event_target_value(&ev))>
                             <option value="">"any"</option>
                             <option value="3">"3 stars or more"</option>
                             <option value="4">"4 stars or more"</option>
@@ -400,17 +359,17 @@ fn App() -> impl IntoView {
                     <nav class="views" aria-label="Views">
                         {View::ALL.into_iter().map(|v| view! {
                             <button type="button" class="view-tab" data-view=v.label()
-                                aria-pressed=move || (detail.get().is_none() && view.get() == v).to_string()
-                                on:click=move |_| { view.set(v); detail.set(None); }>
+                                aria-pressed=move || (place.get() == (None, v)).to_string()
+                                on:click=move |_| page.show_view(v)>
                                 {v.label()}
                             </button>
                         }).collect_view()}
                     </nav>
-                    {move || match (detail.get(), view.get()) {
-                        (Some(_), _) => view! { <Detail similar=similar request_error=request_error status=status detail=detail /> }.into_any(),
-                        (None, View::List) => view! { <Results outcome=outcome request_error=request_error status=status shown=shown detail=detail /> }.into_any(),
-                        (None, View::Map) => view! { <EmbeddingMap status=status outcome=outcome detail=detail /> }.into_any(),
-                        (None, View::Overview) => view! { <Overview status=status /> }.into_any(),
+                    {move || match place.get() {
+                        (Some(_), _) => view! { <Detail /> }.into_any(),
+                        (None, View::List) => view! { <Results /> }.into_any(),
+                        (None, View::Map) => view! { <EmbeddingMap /> }.into_any(),
+                        (None, View::Overview) => view! { <Overview /> }.into_any(),
                     }}
                 </div>
             </main>

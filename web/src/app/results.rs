@@ -1,17 +1,19 @@
 //! The result list and the product view with its similar products.
 
 use super::card::{skin_labels, Card};
-use super::{Outcome, SimilarOutcome, Status, RESULTS_MAX, RESULTS_SHOWN};
+use super::state::{page, Page};
+use super::{Status, RESULTS_MAX, RESULTS_SHOWN};
 use leptos::prelude::*;
 
 #[component]
-pub(super) fn Results(
-    outcome: RwSignal<Option<Outcome>>,
-    request_error: RwSignal<Option<String>>,
-    status: RwSignal<Status>,
-    shown: RwSignal<usize>,
-    detail: RwSignal<Option<usize>>,
-) -> impl IntoView {
+pub(super) fn Results() -> impl IntoView {
+    let Page {
+        outcome,
+        request_error,
+        status,
+        shown,
+        ..
+    } = page();
     let labels = move || status.with(skin_labels);
     view! {
         <section class="results" aria-live="polite">
@@ -34,7 +36,7 @@ pub(super) fn Results(
                             {format!(" ({:.0} ms)", o.millis)}
                         </p>
                         <ol class="cards">
-                            {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() detail=detail /> }).collect_view()}
+                            {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() /> }).collect_view()}
                         </ol>
                         {more.then(|| view! {
                             <button type="button" class="more"
@@ -51,16 +53,18 @@ pub(super) fn Results(
 
 /// One product, its neighbours, and the way back to the results.
 #[component]
-pub(super) fn Detail(
-    similar: RwSignal<Option<SimilarOutcome>>,
-    request_error: RwSignal<Option<String>>,
-    status: RwSignal<Status>,
-    detail: RwSignal<Option<usize>>,
-) -> impl IntoView {
+pub(super) fn Detail() -> impl IntoView {
+    let page = page();
+    let Page {
+        similar,
+        request_error,
+        status,
+        ..
+    } = page;
     let labels = move || status.with(skin_labels);
     view! {
         <section class="detail" aria-live="polite">
-            <button type="button" class="back" on:click=move |_| detail.set(None)>"← Back to results"</button>
+            <button type="button" class="back" on:click=move |_| page.close_product()>"← Back to results"</button>
             {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             {move || match similar.get() {
                 None => view! { <p class="hint">"Finding similar products…"</p> }.into_any(),
@@ -70,11 +74,11 @@ pub(super) fn Detail(
                     view! {
                         <h2 class="visually-hidden">"Product"</h2>
                         <ol class="cards product">
-                            <Card card=s.product labels=labels.clone() detail=detail main=true />
+                            <Card card=s.product labels=labels.clone() main=true />
                         </ol>
                         <h2 class="similar-heading">{format!("Similar to {name}")}</h2>
                         <ol class="cards similar">
-                            {s.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() detail=detail /> }).collect_view()}
+                            {s.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() /> }).collect_view()}
                         </ol>
                     }.into_any()
                 }

@@ -1,6 +1,7 @@
 //! The page's side of the model worker: starting it, posting requests,
 //! matching answers to pending requests, and the benchmark hooks.
 
+use super::state::Page;
 use super::{Outcome, SimilarOutcome, Status};
 use crate::offline::{self};
 use crate::protocol::{CollectionStats, Request, Response, KEEP_COPIES};
@@ -55,30 +56,21 @@ pub(super) enum BundleCopies {
     Failed(String),
 }
 
-/// What the worker's answers update.
-pub(super) struct WorkerSignals {
-    pub(super) status: RwSignal<Status>,
-    pub(super) outcome: RwSignal<Option<Outcome>>,
-    pub(super) request_error: RwSignal<Option<String>>,
-    pub(super) latest_search: RwSignal<u64>,
-    pub(super) similar: RwSignal<Option<SimilarOutcome>>,
-    pub(super) latest_similar: RwSignal<u64>,
-    pub(super) copies: RwSignal<BundleCopies>,
-}
-
 pub(super) const WORKER_ERROR: &str =
     "the model worker stopped with an error (see the browser console)";
 
-pub(super) fn start_worker(signals: WorkerSignals) {
-    let WorkerSignals {
+/// Starts the model worker (or takes over the one `boot.js` started); its
+/// answers update `page`, and `copies` follows the offline copies.
+pub(super) fn start_worker(page: Page, copies: RwSignal<BundleCopies>) {
+    let Page {
         status,
         outcome,
         request_error,
         latest_search,
         similar,
         latest_similar,
-        copies,
-    } = signals;
+        ..
+    } = page;
     // Started by `boot.js` while the page loaded, with what it said since;
     // else started here. Trunk's loader shim for the `worker` binary;
     // relative, so the site works under any path.

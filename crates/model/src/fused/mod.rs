@@ -1,6 +1,7 @@
-//! Ops for training, each one fused op forward and one backward with the
-//! gradient written out by hand: dense layers, attention, layer norm, GELU
-//! and bias addition. Composed from tensor ops, each would be several graph
+//! Fused ops, each one op forward and one backward with the gradient
+//! written out by hand: dense layers, attention, layer norm, GELU and bias
+//! addition. Training runs them all; inference shares the exact GELU and
+//! the bias addition where it runs in f32. Composed from tensor ops, each would be several graph
 //! nodes, and candle allocates, zero-fills and adds into a gradient for
 //! every node, the size of the activations (for attention, 12 heads × 128²
 //! per sequence).

@@ -1,0 +1,141 @@
+//! A search in words: the sentence the model embeds, and why a product
+//! answers it.
+
+use super::*;
+use milih_catalog::{Product, SKIN_TYPES};
+use milih_rank::concerns::Concern;
+use milih_rank::skin::Answer;
+use milih_rank::wording;
+use milih_rank::SkinFit;
+
+/// Longest query text embedded; the model truncates tokens anyway, this
+/// bounds the work of tokenizing pasted novels.
+pub const MAX_QUERY_CHARS: usize = 2_000;
+
+impl Search {
+    /// The sentence the model embeds: the free text, then what the filters
+    /// and concerns say, e.g. "gentle | moisturizer for dry skin | acne", with
+    /// each concern in the words the embedding head learned for it.
+    /// Empty when the user has asked for nothing.
+    pub fn query_text(&self) -> String {
+        // Control characters (tabs, newlines, escapes) separate words like spaces.
+        let text: String = self
+            .text
+            .chars()
+            .take(MAX_QUERY_CHARS)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let mut parts = vec![text.split_whitespace().collect::<Vec<_>>().join(" ")];
+        let types: Vec<&str> = self
+            .filter
+            .product_types
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let skins: Vec<&str> = self
+            .filter
+            .skin_types
+            .iter()
+            .filter_map(|&i| SKIN_TYPES.get(i).copied())
+            .collect();
+        parts.push(if skins.is_empty() {
+            types.join(" or ").to_lowercase()
+        } else {
+            wording::for_skin(&types, &skins)
+        });
+        let concerns: Vec<&str> = self.concerns().map(|c| c.phrase).collect();
+        parts.push(concerns.join(", "));
+        parts.retain(|p| !p.is_empty());
+        parts.join(" | ")
+    }
+}
+
+impl Search {
+    /// The known concerns of the search.
+    pub fn concerns(&self) -> impl Iterator<Item = &'static Concern> + '_ {
+        self.concerns.iter().filter_map(|k| Concern::by_key(k))
+    }
+
+    /// Why `product` answers this search, in words, and the ingredients of
+    /// its list that address the search's concerns.
+    pub fn explain(&self, product: &Product, fits: &[SkinFit]) -> Explanation {
+        let mut reasons = Vec::new();
+        let mut matched = Vec::new();
+        for concern in self.concerns() {
+            let found = concern.matches(product);
+            if !found.is_empty() {
+                reasons.push(format!("{} for {}", found.join(", "), concern.label));
+                matched.extend(found.into_iter().map(str::to_owned));
+            }
+        }
+        for &skin in &self.filter.skin_types {
+            let (Some(name), Some(fit)) = (SKIN_TYPES.get(skin), fits.get(skin)) else {
+                continue;
+            };
+            reasons.push(match fit {
+                SkinFit::Labeled(true) => format!("labeled for {} skin", name.to_lowercase()),
+                SkinFit::Predicted {
+                    answer: Answer::Unknown,
+                    ..
+                } => format!(
+                    "no label for {} skin, and the model cannot tell",
+                    name.to_lowercase()
+                ),
+                SkinFit::Predicted { answer, .. } => {
+                    format!(
+                        "predicted {} for {} skin",
+                        answer.word(),
+                        name.to_lowercase()
+                    )
+                }
+                SkinFit::Labeled(false) => continue,
+            });
+        }
+        let haystack = format!("{} {}", product.name, product.product_type).to_lowercase();
+        let mut words: Vec<String> = Vec::new();
+        for word in self.text.split(|c: char| !c.is_alphanumeric()) {
+            let word = word.to_lowercase();
+            if word.chars().count() >= 4 && haystack.contains(&word) && !words.contains(&word) {
+                words.push(word);
+            }
+        }
+        if !words.is_empty() {
+            let quoted: Vec<String> = words.iter().take(3).map(|w| format!("“{w}”")).collect();
+            reasons.push(format!("mentions {}", quoted.join(", ")));
+        }
+        if reasons.is_empty() {
+            reasons.push("close in meaning to your search".into());
+        }
+        matched.dedup();
+        Explanation {
+            why: reasons.join(" · "),
+            matched,
+        }
+    }
+
+    /// The filters that do not shape the query text, in words, e.g.
+    /// "$20–60 · 4+ stars · without fragrance, parabens"; empty without any.
+    pub fn filter_summary(&self) -> String {
+        let f = &self.filter;
+        let mut parts = Vec::new();
+        match (f.min_price, f.max_price) {
+            (Some(min), Some(max)) => parts.push(format!("${min}–{max}")),
+            (Some(min), None) => parts.push(format!("${min} or more")),
+            (None, Some(max)) => parts.push(format!("up to ${max}")),
+            (None, None) => {}
+        }
+        if let Some(rating) = f.min_rating {
+            parts.push(format!("{rating}+ stars"));
+        }
+        let avoided: Vec<&str> = f
+            .avoid_ingredients
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if !avoided.is_empty() {
+            parts.push(format!("without {}", avoided.join(", ")));
+        }
+        parts.join(" · ")
+    }
+}
