@@ -175,6 +175,46 @@ test('products holding avoided ingredients carry warnings where no filter remove
   await page.close();
 });
 
+test('a product view keeps chemical names whole, says "no rating" for unrated products and counts honestly', async () => {
+  // "1,2-Hexanediol" is one ingredient, not "1" and "2-Hexanediol"; a
+  // rating of 0 in the catalog means nobody rated the product.
+  const product = catalog.find((p) => p.rating === 0 && /1,2-hexanediol/i.test(p.ingredients ?? ''));
+  assert.ok(product, 'the catalog has an unrated product with 1,2-hexanediol');
+  const { page, errors } = await openSite(context, `${server.url}?product=${product.id}`);
+  await page.waitForSelector('.cards.similar .card');
+  const main = page.locator('.cards.product .card');
+  assert.equal(await main.locator('.rating').textContent(), 'no rating');
+  const items = await main.locator('details.ingredients p > *').allTextContents();
+  const text = await main.locator('details.ingredients').textContent();
+  assert.match(text, /1,2-Hexanediol/i);
+  assert.ok(!items.some((i) => i.trim() === '1'), items.join(' | '));
+  const listed = product.ingredients.split(/(?<!\d),|,(?!\d)|;/).filter((i) => i.replace(/\.$/, '').trim()).length;
+  assert.match(await main.locator('details.ingredients summary').textContent(), new RegExp(`Ingredients \\(${listed}\\)`));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('similar products keep to the price and rating filters and say so; contradicting prices are explained', async () => {
+  // La Mer's cream costs $175: with "at most $60" none of its neighbours may cost more.
+  const pricey = catalog.find((p) => p.price > 150 && p.product_type === 'Moisturizer');
+  const { page, errors } = await openSite(context, `${server.url}?max=60&rating=4&product=${pricey.id}`);
+  await page.waitForSelector('.cards.similar .card');
+  assert.match(await page.textContent('.similar-scope'), /price and rating filters/);
+  for (const card of await page.locator('.cards.similar .card').all()) {
+    const product = catalog[Number(await card.getAttribute('data-product-id'))];
+    assert.ok(product.price <= 60 && product.rating >= 4, `${product.name}: $${product.price}, ${product.rating}`);
+  }
+  // A minimum above the maximum says why nothing matches.
+  await page.click('button.back');
+  await page.fill('#min-price', '80');
+  await page.dispatchEvent('#min-price', 'change');
+  await page.locator('input[name="type"][value="Moisturizer"]').check();
+  await page.waitForSelector('.results .empty');
+  assert.match(await page.textContent('.results .empty'), /minimum price \(\$80\) is above the maximum \(\$60\)/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 /** axe-core's violations on the current page, one line each. */
 async function axeViolations(page) {
   // Evaluated through the debugging protocol: the page's own

@@ -15,18 +15,55 @@ pub fn clean_ingredients(raw: &str) -> Option<String> {
     (!placeholder).then(|| text.to_owned())
 }
 
-/// Splits an ingredient list into lower-case ingredient names.
-pub fn ingredient_list(ingredients: &str) -> Vec<String> {
-    ingredients
-        .split([',', ';'])
-        .map(|s| s.trim().trim_end_matches('.').trim().to_lowercase())
+/// The items of an ingredient list as written: split at commas and
+/// semicolons, except a comma between two digits, which belongs to a
+/// chemical name ("1,2-Hexanediol"); trimmed, a closing full stop dropped,
+/// empty items left out.
+pub fn ingredient_items(list: &str) -> Vec<&str> {
+    let bytes = list.as_bytes();
+    let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    let mut items = Vec::new();
+    let mut start = 0;
+    for (i, c) in list.char_indices() {
+        let inside_a_name = c == ',' && i > 0 && digit_at(i - 1) && digit_at(i + 1);
+        if (c == ',' || c == ';') && !inside_a_name {
+            items.push(&list[start..i]);
+            start = i + 1;
+        }
+    }
+    items.push(&list[start..]);
+    items
+        .into_iter()
+        .map(|s| s.trim().trim_end_matches('.').trim())
         .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// [`ingredient_items`] in lower case, for matching.
+pub fn ingredient_list(list: &str) -> Vec<String> {
+    ingredient_items(list)
+        .into_iter()
+        .map(str::to_lowercase)
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chemical_names_keep_their_commas() {
+        assert_eq!(
+            ingredient_items("Water, 1,2-Hexanediol, Glycerin; Citric Acid."),
+            ["Water", "1,2-Hexanediol", "Glycerin", "Citric Acid"]
+        );
+        assert_eq!(ingredient_items("Aqua,Glycerin , ,"), ["Aqua", "Glycerin"]);
+        assert_eq!(
+            ingredient_list("1,3-Butylene Glycol"),
+            ["1,3-butylene glycol"]
+        );
+        assert!(ingredient_items("").is_empty());
+    }
 
     #[test]
     fn placeholders_become_missing() {

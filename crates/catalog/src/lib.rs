@@ -7,7 +7,7 @@
 mod ingredients;
 mod reader;
 
-pub use ingredients::{clean_ingredients, ingredient_list};
+pub use ingredients::{clean_ingredients, ingredient_items, ingredient_list};
 pub use reader::{read_catalog, CatalogError, ColumnMap, MAX_FIELD_BYTES};
 
 use serde::{Deserialize, Serialize};

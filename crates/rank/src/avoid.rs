@@ -159,12 +159,10 @@ impl AvoidGroup {
     }
 }
 
-/// The ingredients of a list, lower-cased and trimmed, split at commas.
+/// The ingredients of a list, lower-cased and trimmed
+/// ([`milih_catalog::ingredient_list`]).
 pub fn ingredient_items(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(|i| i.trim().trim_end_matches('.').trim().to_lowercase())
-        .filter(|i| !i.is_empty())
-        .collect()
+    milih_catalog::ingredient_list(list)
 }
 
 /// The ingredients of `product` that a term catches: a group's members when

@@ -36,7 +36,7 @@ pub(super) fn Card(
             <p class="meta">
                 <span class="type">{p.product_type}</span>
                 " · "<span class="price">{format!("${:.0}", p.price)}</span>
-                " · "<span class="rating">{format!("★ {:.1}", p.rating)}</span>
+                " · "<span class="rating">{crate::protocol::rating_words(p.rating)}</span>
             </p>
             {(!main).then(|| view! {
                 <p class="score" data-score=format!("{:.4}", card.score)>
@@ -92,10 +92,8 @@ pub(super) fn IngredientList(
     match ingredients {
         None => view! { <p class="hint">"Ingredients unknown"</p> }.into_any(),
         Some(list) => {
-            let items: Vec<(String, Mark)> = list
-                .split(',')
-                .map(str::trim)
-                .filter(|i| !i.is_empty())
+            let items: Vec<(String, Mark)> = milih_catalog::ingredient_items(&list)
+                .into_iter()
                 .map(|i| {
                     let lower = i.to_lowercase();
                     let item = lower.trim_end_matches('.').trim();

@@ -3,6 +3,7 @@
 
 use super::state::page;
 use super::Status;
+use crate::protocol::percent_label;
 use leptos::prelude::*;
 
 /// The collection at a glance: products by type and brand, and how many
@@ -15,7 +16,7 @@ pub(super) fn Overview() -> impl IntoView {
             return view! { <p class="hint">"The overview appears once the catalog has loaded."</p> }.into_any();
         };
         let predicted = stats.products - stats.labeled;
-        let unlabeled_share = percent(predicted, stats.products);
+        let unlabeled_share = percent_label(predicted, stats.products);
         let largest_type = stats.by_type.first().map_or(1, |g| g.products).max(1);
         let largest_brand = stats.by_brand.first().map_or(1, |g| g.products).max(1);
         const BRANDS_SHOWN: usize = 20;
@@ -36,7 +37,7 @@ pub(super) fn Overview() -> impl IntoView {
                 <p class="overview-summary">
                     {format!("{} products of {} types from {} brands. ", stats.products, stats.product_types.len(), stats.brands)}
                     <span data-stat="labeled">{format!("{} have skin types labeled by the retailer", stats.labeled)}</span>"; "
-                    <span data-stat="predicted">{format!("{predicted} ({unlabeled_share:.0}%) have none, so Milih predicts them")}</span>"."
+                    <span data-stat="predicted">{format!("{predicted} ({unlabeled_share}) have none, so Milih predicts them")}</span>"."
                 </p>
                 <p class="legend-line"><span class="key labeled" aria-hidden="true"></span>" retailer-labeled "
                     <span class="key predicted" aria-hidden="true"></span>" predicted by Milih"</p>
@@ -55,7 +56,7 @@ pub(super) fn Overview() -> impl IntoView {
                     <tbody>
                         {stats.labels.iter().zip(&stats.predicted_answers).map(|(label, counts)| view! {
                             <tr><th scope="row">{label.clone()}</th>
-                                {counts.iter().map(|&n| view! { <td>{format!("{n} ({:.0}%)", percent(n, predicted))}</td> }).collect_view()}
+                                {counts.iter().map(|&n| view! { <td>{format!("{n} ({})", percent_label(n, predicted))}</td> }).collect_view()}
                             </tr>
                         }).collect_view()}
                     </tbody>
@@ -72,13 +73,5 @@ pub(super) fn Overview() -> impl IntoView {
                 {(more_brands > 0).then(|| view! { <p class="hint">{format!("…and {more_brands} more brands.")}</p> })}
             </section>
         }.into_any()
-    }
-}
-
-pub(super) fn percent(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
     }
 }

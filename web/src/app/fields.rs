@@ -1,6 +1,8 @@
 //! Reading the search form's fields.
 
+use crate::url_state::UrlState;
 use milih_rank::avoid::AVOID_GROUPS;
+use milih_rank::Filter;
 
 /// The avoid field's comma-separated terms.
 pub(super) fn avoid_terms(field: &str) -> Vec<String> {
@@ -31,5 +33,17 @@ pub(super) fn toggle<T: PartialEq>(items: &mut Vec<T>, item: T, on: bool) {
     items.retain(|x| *x != item);
     if on {
         items.push(item);
+    }
+}
+
+/// The filters the question's fields say.
+pub(super) fn filter_of(question: &UrlState) -> Filter {
+    Filter {
+        skin_types: question.skin_types.clone(),
+        product_types: question.product_types.clone(),
+        avoid_ingredients: avoid_terms(&question.avoid),
+        min_price: parse_bound(&question.min_price),
+        max_price: parse_bound(&question.max_price),
+        min_rating: parse_bound(&question.min_rating),
     }
 }

@@ -13,7 +13,7 @@ mod worker_client;
 
 use address_bar::{location_query, set_location_query};
 use collection::Overview;
-use fields::{avoid_hint, avoid_terms, parse_bound, toggle};
+use fields::{avoid_hint, avoid_terms, filter_of, toggle};
 use map::EmbeddingMap;
 use results::{Detail, Results};
 use state::Page;
@@ -21,12 +21,11 @@ use status::StatusPanel;
 use worker_client::{next_id, post, start_worker, BundleCopies};
 
 use crate::offline::{self, Availability};
-use crate::protocol::{CollectionStats, Request, ResultCard, Search};
+use crate::protocol::{similar_filter, CollectionStats, Request, ResultCard, Search};
 use crate::url_state::{UrlState, View};
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
 use milih_rank::concerns::CONCERNS;
-use milih_rank::Filter;
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -182,12 +181,14 @@ fn App() -> impl IntoView {
     });
 
     // The detail view asks the worker for the product's neighbours.
-    let open_product = Memo::new(move |_| question.with(|q| (q.product, q.avoid.clone())));
+    let open_product = Memo::new(move |_| {
+        question.with(|q| (q.product, q.avoid.clone(), similar_filter(&filter_of(q))))
+    });
     Effect::new(move |_| {
         if !page.is_ready() {
             return;
         }
-        if let (Some(product), avoid) = open_product.get() {
+        if let (Some(product), avoid, filter) = open_product.get() {
             page.similar.set(None);
             let id = next_id();
             page.latest_similar.set(id);
@@ -196,6 +197,7 @@ fn App() -> impl IntoView {
                 product,
                 limit: RESULTS_SHOWN,
                 avoid: avoid_terms(&avoid),
+                filter,
             });
         }
     });
@@ -208,14 +210,7 @@ fn App() -> impl IntoView {
         let search = asked.with(|q| Search {
             text: q.text.clone(),
             concerns: q.concerns.clone(),
-            filter: Filter {
-                skin_types: q.skin_types.clone(),
-                product_types: q.product_types.clone(),
-                avoid_ingredients: avoid_terms(&q.avoid),
-                min_price: parse_bound(&q.min_price),
-                max_price: parse_bound(&q.max_price),
-                min_rating: parse_bound(&q.min_rating),
-            },
+            filter: filter_of(q),
             limit: shown.get(),
         });
         let id = next_id();

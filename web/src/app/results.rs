@@ -1,13 +1,16 @@
 //! The result list and the product view with its similar products.
 
 use super::card::{skin_labels, Card};
+use super::fields::filter_of;
 use super::state::{page, Page};
 use super::{Status, RESULTS_MAX, RESULTS_SHOWN};
+use crate::protocol::{price_conflict, SIMILAR_SCOPE};
 use leptos::prelude::*;
 
 #[component]
 pub(super) fn Results() -> impl IntoView {
     let Page {
+        question,
         outcome,
         request_error,
         status,
@@ -24,7 +27,13 @@ pub(super) fn Results() -> impl IntoView {
                 _ if status.with(|s| matches!(s, Status::Failed(_))) => ().into_any(),
                 None if !status.with(|s| matches!(s, Status::Ready(_))) => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
                 None => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
-                Some(o) if o.results.is_empty() => view! { <p class="empty">"No product matches all of these filters. Try removing one."</p> }.into_any(),
+                Some(o) if o.results.is_empty() => {
+                    let why = question.with(|q| {
+                        let filter = filter_of(q);
+                        price_conflict(filter.min_price, filter.max_price)
+                    });
+                    view! { <p class="empty">{why.unwrap_or_else(|| "No product matches all of these filters. Try removing one.".into())}</p> }.into_any()
+                }
                 Some(o) => {
                     let labels = labels();
                     // A full page suggests there are more.
@@ -77,6 +86,8 @@ pub(super) fn Detail() -> impl IntoView {
                             <Card card=s.product labels=labels.clone() main=true />
                         </ol>
                         <h2 class="similar-heading">{format!("Similar to {name}")}</h2>
+                        <p class="hint similar-scope">{SIMILAR_SCOPE}</p>
+                        {s.results.is_empty().then(|| view! { <p class="empty">"No similar product is within your filters."</p> })}
                         <ol class="cards similar">
                             {s.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() /> }).collect_view()}
                         </ol>

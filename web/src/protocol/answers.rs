@@ -42,3 +42,13 @@ pub fn plural_type(product_type: &str) -> String {
         format!("{lower}s")
     }
 }
+
+/// A product's customer rating in words: the catalog's 0 means nobody has
+/// rated it, not a rating of zero stars.
+pub fn rating_words(rating: f32) -> String {
+    if rating > 0.0 && rating.is_finite() {
+        format!("★ {rating:.1}")
+    } else {
+        "no rating".into()
+    }
+}

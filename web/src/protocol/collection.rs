@@ -121,3 +121,19 @@ impl CollectionStats {
         }
     }
 }
+
+/// `part` of `whole` as a whole percentage that never rounds to a claim it
+/// is not: "100 %" only when all, "0 %" only when none (469 of 471 reads
+/// 99 %, 1 of 471 reads 1 %).
+pub fn percent_label(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        return "0%".into();
+    }
+    let exact = 100.0 * part as f64 / whole as f64;
+    let shown = if part == whole || part == 0 {
+        exact.round()
+    } else {
+        exact.round().clamp(1.0, 99.0)
+    };
+    format!("{shown:.0}%")
+}

@@ -8,10 +8,10 @@ mod search;
 #[cfg(test)]
 mod tests;
 
-pub use answers::{answer_title, lean_sentence, plural_type};
-pub use collection::{CollectionStats, GroupCount, MapPoint};
+pub use answers::{answer_title, lean_sentence, plural_type, rating_words};
+pub use collection::{percent_label, CollectionStats, GroupCount, MapPoint};
 pub use reasons::{similarity_reasons, AvoidCheck};
-pub use search::MAX_QUERY_CHARS;
+pub use search::{price_conflict, similar_filter, MAX_QUERY_CHARS, SIMILAR_SCOPE};
 
 use milih_catalog::Product;
 use milih_rank::skin::Lean;
@@ -44,6 +44,11 @@ pub enum Request {
         /// The user's ingredients to avoid: not a filter here, but every
         /// card warns about them.
         avoid: Vec<String>,
+        /// The search's skin-type, price and rating filters, which the
+        /// neighbours keep to (product types and avoided ingredients do
+        /// not apply: see [`SIMILAR_SCOPE`]).
+        #[serde(default)]
+        filter: Filter,
     },
     /// Runs both heads on one text (used by the parity test and benchmarks).
     Embed {

@@ -139,3 +139,30 @@ impl Search {
         parts.join(" · ")
     }
 }
+
+/// Why no product can match, when the price bounds contradict each other.
+pub fn price_conflict(min_price: Option<f32>, max_price: Option<f32>) -> Option<String> {
+    match (min_price, max_price) {
+        (Some(min), Some(max)) if min > max => Some(format!(
+            "No product can match: the minimum price (${min}) is above the maximum (${max}). Lower the minimum or raise the maximum."
+        )),
+        _ => None,
+    }
+}
+
+/// What the product view says about the filters its neighbours keep to.
+pub const SIMILAR_SCOPE: &str = "Within your skin-type, price and rating filters, of any product type; ingredients you avoid are marked, not removed.";
+
+/// The part of a search's filter that a product's neighbours keep to: skin
+/// types, price and rating. Product types are left out (the product's own
+/// type decides what is alike), and so are avoided ingredients, which the
+/// cards mark instead.
+pub fn similar_filter(filter: &Filter) -> Filter {
+    Filter {
+        skin_types: filter.skin_types.clone(),
+        min_price: filter.min_price,
+        max_price: filter.max_price,
+        min_rating: filter.min_rating,
+        ..Filter::default()
+    }
+}

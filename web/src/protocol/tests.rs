@@ -249,3 +249,50 @@ fn avoid_checks_name_what_a_product_holds_and_what_cannot_be_checked() {
     assert_eq!(check.items, ["parfum", "methylparaben", "propylparaben"]);
     assert_eq!(AvoidCheck::of(&[], &product), AvoidCheck::default());
 }
+
+#[test]
+fn percentages_never_round_to_all_or_none() {
+    assert_eq!(percent_label(469, 471), "99%");
+    assert_eq!(percent_label(471, 471), "100%");
+    assert_eq!(percent_label(1, 471), "1%");
+    assert_eq!(percent_label(0, 471), "0%");
+    assert_eq!(percent_label(150, 300), "50%");
+    assert_eq!(percent_label(3, 0), "0%");
+}
+
+#[test]
+fn an_unrated_product_says_so() {
+    assert_eq!(rating_words(4.1), "★ 4.1");
+    assert_eq!(rating_words(0.0), "no rating");
+}
+
+#[test]
+fn contradicting_price_bounds_are_explained() {
+    let why = price_conflict(Some(50.0), Some(20.0)).unwrap();
+    assert!(
+        why.contains("minimum price ($50) is above the maximum ($20)"),
+        "{why}"
+    );
+    assert_eq!(price_conflict(Some(20.0), Some(50.0)), None);
+    assert_eq!(price_conflict(Some(20.0), None), None);
+    assert_eq!(price_conflict(Some(20.0), Some(20.0)), None);
+}
+
+#[test]
+fn neighbours_keep_skin_price_and_rating_but_not_type_or_avoid() {
+    let filter = Filter {
+        skin_types: vec![1],
+        product_types: vec!["Cleanser".into()],
+        avoid_ingredients: vec!["fragrance".into()],
+        min_price: Some(5.0),
+        max_price: Some(60.0),
+        min_rating: Some(4.0),
+    };
+    let kept = similar_filter(&filter);
+    assert_eq!(kept.skin_types, [1]);
+    assert_eq!(
+        (kept.min_price, kept.max_price, kept.min_rating),
+        (Some(5.0), Some(60.0), Some(4.0))
+    );
+    assert!(kept.product_types.is_empty() && kept.avoid_ingredients.is_empty());
+}

@@ -7,6 +7,7 @@ use super::{now, send, Loaded, STATE};
 use crate::protocol::{
     similarity_reasons, AvoidCheck, Explanation, Request, Response, ResultCard, Search,
 };
+use milih_rank::Filter;
 use milih_rank::{skin_fit, top_k, SkinFit};
 
 pub(super) fn handle(request: Request) {
@@ -45,9 +46,13 @@ pub(super) fn handle(request: Request) {
                     product,
                     limit,
                     avoid,
+                    filter,
                 },
                 Some(loaded),
-            ) => (*id, similar_products(*id, *product, *limit, avoid, loaded)),
+            ) => (
+                *id,
+                similar_products(*id, *product, *limit, avoid, filter, loaded),
+            ),
             (Request::BenchQuery { id, text }, Some(loaded)) => {
                 (*id, bench_query(*id, text, loaded))
             }
@@ -118,11 +123,13 @@ pub(super) fn similar_products(
     product: usize,
     limit: usize,
     avoid: &[String],
+    filter: &Filter,
     loaded: &Loaded,
 ) -> Result<Response, String> {
     let started = now();
     let products = &loaded.bundle.catalog.products;
     let embeddings = &loaded.likeness;
+    let answers = &loaded.bundle.catalog.skin_answers;
     let Some(entry) = products.get(product) else {
         return Err(format!("there is no product {product} in this catalog"));
     };
@@ -130,7 +137,7 @@ pub(super) fn similar_products(
         &embeddings.row(product),
         embeddings,
         limit.clamp(1, 100),
-        |i| i != product,
+        |i| i != product && filter.accepts(&products[i].product, &products[i].predicted, answers),
     );
     let results = hits
         .into_iter()
