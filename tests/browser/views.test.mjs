@@ -215,6 +215,35 @@ test('similar products keep to the price and rating filters and say so; contradi
   await page.close();
 });
 
+test('the strict fragrance choice removes essential oils and declared allergens; an unknown avoid term is flagged', async () => {
+  const ALLERGENS = /linalool|limonene|citral|geraniol|eugenol|citronellol|coumarin|farnesol|benzyl (alcohol|benzoate|cinnamate|salicylate)|cinnamal|amyl ?cinnam|hexyl cinnamal|hydroxycitronellal|isomethyl ionone|butylphenyl methylpropional|evernia|oakmoss|treemoss|anise alcohol|lyral|methyl 2-octynoate/i;
+  const ids = async (page) => (await page.locator('.results .card').evaluateAll((cards) =>
+    cards.map((c) => Number(c.getAttribute('data-product-id')))));
+  // With plain "fragrance", Origins moisturizers scented with essential oils and allergens pass.
+  const plain = await openSite(context, `${server.url}?type=Moisturizer&avoid=fragrance&q=origins`);
+  await waitForSummary(plain.page, 'without fragrance');
+  const passed = (await ids(plain.page)).map((id) => catalog[id]);
+  assert.ok(passed.some((p) => p.brand === 'ORIGINS' && ALLERGENS.test(p.ingredients ?? '')),
+    'some Origins moisturizer with allergens passes the plain filter');
+  await plain.page.close();
+  // The strict choice removes every one of them.
+  const strict = await openSite(context, `${server.url}?type=Moisturizer&avoid=fragrance+allergens&q=origins`);
+  await waitForSummary(strict.page, 'without fragrance allergens');
+  for (const id of await ids(strict.page)) {
+    const p = catalog[id];
+    assert.ok(p.ingredients !== null && !ALLERGENS.test(p.ingredients) && !FRAGRANCE.test(p.ingredients), p.name);
+  }
+  assert.deepEqual(strict.errors, []);
+  await strict.page.close();
+  // A term that is no group and no ingredient is named, with what it may mean.
+  const unknown = await openSite(context, `${server.url}?type=Moisturizer&avoid=fragrance-free`);
+  await unknown.page.waitForSelector('.unknown-avoid');
+  assert.match(await unknown.page.textContent('.unknown-avoid'),
+    /No ingredient called “fragrance-free” in this catalog; did you mean fragrance \(parfum\)\?/);
+  assert.deepEqual(unknown.errors, []);
+  await unknown.page.close();
+});
+
 /** axe-core's violations on the current page, one line each. */
 async function axeViolations(page) {
   // Evaluated through the debugging protocol: the page's own

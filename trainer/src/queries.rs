@@ -5,6 +5,9 @@
 //! name). The templated benchmark suites, the generated training phrasings
 //! and the hand-written held-out suites in `data/eval/` all describe their
 //! relevance this way, so one rule decides every judgement.
+//!
+//! The relevance rule, the templated suites and the held-out suites stay
+//! together: every suite is judged by the same `Need`.
 
 use milih_catalog::{Catalog, Product, SKIN_TYPES};
 use milih_rank::avoid::caught_by;

@@ -1,7 +1,13 @@
-//! Fine-tuning the hybrid: masked multi-label BCE on the skin-type head plus
-//! a multi-positive contrastive loss between synthetic queries and products
-//! on the embedding head. Checkpoints after every epoch; `--resume` picks up
-//! the last one.
+//! Training the hybrid. The default recipe tunes the encoder's top layers
+//! (`tune`), pools every product's windows and fits both heads on those
+//! features (`heads`). The full fine-tune trains everything at once: masked
+//! multi-label BCE on the skin-type head plus a multi-positive contrastive
+//! loss between synthetic queries and products on the embedding head,
+//! checkpointed after every epoch (`--resume` picks up the last one).
+//!
+//! Both recipes live here side by side, each one function that reads top to
+//! bottom (split, features or batches, heads, answers, report); the tools
+//! they share are in `base`, `losses`, `run_dir` and `progress`.
 
 use crate::answers::skin_answers;
 use crate::base::{from_base, tensors_of, Initial};

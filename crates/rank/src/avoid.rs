@@ -56,6 +56,51 @@ const ESSENTIAL_OIL_PLANTS: [&str; 22] = [
     "sandalwood",
 ];
 
+/// The 26 fragrance allergens that EU labels must name when present above
+/// 0.001 % (leave-on) or 0.01 % (rinse-off): Regulation (EC) No 1223/2009,
+/// Annex III, entries 45–71, in their INCI names (and the common name where
+/// lists use it).
+const FRAGRANCE_ALLERGENS: [&str; 28] = [
+    "amyl cinnamal",
+    "amylcinnamyl alcohol",
+    "anise alcohol",
+    "benzyl alcohol",
+    "benzyl benzoate",
+    "benzyl cinnamate",
+    "benzyl salicylate",
+    "cinnamal",
+    "cinnamyl alcohol",
+    "citral",
+    "citronellol",
+    "coumarin",
+    "eugenol",
+    "farnesol",
+    "geraniol",
+    "hexyl cinnamal",
+    "hydroxycitronellal",
+    "hydroxyisohexyl 3-cyclohexene carboxaldehyde",
+    "lyral",
+    "butylphenyl methylpropional",
+    "limonene",
+    "linalool",
+    "methyl 2-octynoate",
+    "isomethyl ionone",
+    "evernia prunastri",
+    "evernia furfuracea",
+    "oakmoss",
+    "treemoss",
+];
+
+fn is_fragrance_allergen(item: &str) -> bool {
+    FRAGRANCE_ALLERGENS.iter().any(|a| item.contains(a))
+}
+
+/// The stricter choice for sensitive skin: added fragrance, essential oils
+/// and the declared fragrance allergens.
+fn is_any_fragrance(item: &str) -> bool {
+    is_fragrance(item) || is_essential_oil(item) || is_fragrance_allergen(item)
+}
+
 /// Sulfates that are minerals or actives, not cleansing surfactants.
 const NON_SURFACTANT_SULFATES: [&str; 6] = [
     "magnesium sulfate",
@@ -109,6 +154,11 @@ pub const AVOID_GROUPS: &[AvoidGroup] = &[
         matches: is_fragrance,
     },
     AvoidGroup {
+        key: "fragrance-strict",
+        label: "fragrance with essential oils and allergens",
+        matches: is_any_fragrance,
+    },
+    AvoidGroup {
         key: "parabens",
         label: "parabens",
         matches: is_paraben,
@@ -142,6 +192,11 @@ impl AvoidGroup {
         let term = term.trim().to_lowercase();
         let key = match term.as_str() {
             "fragrance" | "fragrances" | "parfum" | "perfume" | "fragrance (parfum)" => "fragrance",
+            "fragrance-strict"
+            | "fragrance allergens"
+            | "fragrance with essential oils and allergens"
+            | "strict fragrance"
+            | "all fragrance" => "fragrance-strict",
             "paraben" | "parabens" => "parabens",
             "silicone" | "silicones" => "silicones",
             "drying alcohol" | "drying-alcohol" | "alcohol denat" | "alcohol denat."
@@ -185,6 +240,39 @@ pub fn caught_by(term: &str, product: &Product) -> Option<Vec<String>> {
     Some(caught)
 }
 
+/// For a term that is neither a group nor in any ingredient of `lists`,
+/// what the shopper may have meant: a group named by the term without its
+/// "-free", "free", "no" or "without" ("fragrance-free" → fragrance), or
+/// `None` when nothing is close. Terms that match something return `None`
+/// too: call it only for terms that caught nothing.
+pub fn did_you_mean(term: &str) -> Option<&'static AvoidGroup> {
+    let term = term.trim().to_lowercase();
+    let bare = term
+        .trim_start_matches("without ")
+        .trim_start_matches("no ")
+        .trim_end_matches("-free")
+        .trim_end_matches(" free")
+        .trim();
+    AvoidGroup::named(bare).or_else(|| {
+        AVOID_GROUPS
+            .iter()
+            .find(|g| !bare.is_empty() && (g.key.contains(bare) || g.label.contains(bare)))
+    })
+}
+
+/// Whether a term means something for `lists` (ingredient lists): it names
+/// a group, or some ingredient of some list contains it.
+pub fn is_known_term<'a>(term: &str, lists: impl IntoIterator<Item = &'a str>) -> bool {
+    if AvoidGroup::named(term).is_some() {
+        return true;
+    }
+    let needle = term.trim().to_lowercase();
+    !needle.is_empty()
+        && lists
+            .into_iter()
+            .any(|list| list.to_lowercase().contains(&needle))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +292,39 @@ mod tests {
 
     fn caught(term: &str, list: &str) -> Vec<String> {
         caught_by(term, &product(list)).unwrap()
+    }
+
+    #[test]
+    fn the_strict_fragrance_choice_also_catches_essential_oils_and_declared_allergens() {
+        let list = "Water, Lavandula Angustifolia (Lavender) Oil, Linalool, Limonene, Glycerin";
+        assert!(caught("fragrance", list).is_empty());
+        assert_eq!(
+            caught("fragrance allergens", list),
+            [
+                "lavandula angustifolia (lavender) oil",
+                "linalool",
+                "limonene"
+            ]
+        );
+        assert_eq!(caught("fragrance-strict", "Water, Parfum"), ["parfum"]);
+    }
+
+    #[test]
+    fn unknown_terms_get_a_suggestion() {
+        assert_eq!(
+            did_you_mean("fragrance-free").map(|g| g.key),
+            Some("fragrance")
+        );
+        assert_eq!(
+            did_you_mean("paraben free").map(|g| g.key),
+            Some("parabens")
+        );
+        assert_eq!(did_you_mean("no sulfates").map(|g| g.key), Some("sulfates"));
+        assert!(did_you_mean("unicorn tears").is_none());
+        let lists = ["Water, Glycerin, Niacinamide"];
+        assert!(is_known_term("niacinamide", lists));
+        assert!(is_known_term("fragrance", lists));
+        assert!(!is_known_term("fragrance-free", lists));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use status::StatusPanel;
 use worker_client::{next_id, post, start_worker, BundleCopies};
 
 use crate::offline::{self, Availability};
-use crate::protocol::{similar_filter, CollectionStats, Request, ResultCard, Search};
+use crate::protocol::{similar_filter, CollectionStats, Request, ResultCard, Search, UnknownTerm};
 use crate::url_state::{UrlState, View};
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
@@ -57,6 +57,8 @@ struct Outcome {
     filters: String,
     results: Vec<ResultCard>,
     millis: f64,
+    /// Avoid terms that caught nothing in the catalog.
+    unknown_avoid: Vec<UnknownTerm>,
 }
 
 /// A product and its nearest neighbours.

@@ -27,7 +27,7 @@ pub(super) fn Results() -> impl IntoView {
                 _ if status.with(|s| matches!(s, Status::Failed(_))) => ().into_any(),
                 None if !status.with(|s| matches!(s, Status::Ready(_))) => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
                 None => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
-                Some(o) if o.results.is_empty() => {
+                Some(o) if o.results.is_empty() && o.unknown_avoid.is_empty() => {
                     let why = question.with(|q| {
                         let filter = filter_of(q);
                         price_conflict(filter.min_price, filter.max_price)
@@ -44,6 +44,7 @@ pub(super) fn Results() -> impl IntoView {
                             {(!o.filters.is_empty()).then(|| view! { <span class="filters">{format!(" · {}", o.filters)}</span> })}
                             {format!(" ({:.0} ms)", o.millis)}
                         </p>
+                        {o.unknown_avoid.iter().map(|u| view! { <p class="notice unknown-avoid" role="status">{u.sentence()}</p> }).collect_view()}
                         <ol class="cards">
                             {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() /> }).collect_view()}
                         </ol>

@@ -155,6 +155,7 @@ pub(super) fn start_worker(page: Page, copies: RwSignal<BundleCopies>) {
                 filters,
                 results,
                 millis,
+                unknown_avoid,
             } => {
                 if id == latest_search.get_untracked() {
                     request_error.set(None);
@@ -162,6 +163,7 @@ pub(super) fn start_worker(page: Page, copies: RwSignal<BundleCopies>) {
                         query_text,
                         filters,
                         results,
+                        unknown_avoid,
                         millis,
                     }));
                 }

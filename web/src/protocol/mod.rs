@@ -20,6 +20,30 @@ use serde::{Deserialize, Serialize};
 
 pub use milih_bundle::files::KEEP_COPIES;
 
+/// An avoid term that caught nothing in the whole catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnknownTerm {
+    pub term: String,
+    /// A group the term may mean ("fragrance-free" → "fragrance").
+    pub suggestion: Option<String>,
+}
+
+impl UnknownTerm {
+    /// What the page says about it.
+    pub fn sentence(&self) -> String {
+        match &self.suggestion {
+            Some(group) => format!(
+                "No ingredient called “{}” in this catalog; did you mean {group}?",
+                self.term
+            ),
+            None => format!(
+                "No ingredient called “{}” in this catalog, so it removes nothing.",
+                self.term
+            ),
+        }
+    }
+}
+
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
@@ -106,6 +130,10 @@ pub enum Response {
         filters: String,
         results: Vec<ResultCard>,
         millis: f64,
+        /// Avoid terms that name no group and no ingredient of the catalog,
+        /// each with what the shopper may have meant.
+        #[serde(default)]
+        unknown_avoid: Vec<UnknownTerm>,
     },
     /// The answer to [`Request::Similar`].
     Similar {

@@ -296,3 +296,20 @@ fn neighbours_keep_skin_price_and_rating_but_not_type_or_avoid() {
     );
     assert!(kept.product_types.is_empty() && kept.avoid_ingredients.is_empty());
 }
+
+#[test]
+fn an_unknown_avoid_term_says_what_it_may_mean() {
+    let with = UnknownTerm {
+        term: "fragrance-free".into(),
+        suggestion: Some("fragrance (parfum)".into()),
+    };
+    assert_eq!(
+        with.sentence(),
+        "No ingredient called “fragrance-free” in this catalog; did you mean fragrance (parfum)?"
+    );
+    let without = UnknownTerm {
+        term: "unicorn".into(),
+        suggestion: None,
+    };
+    assert!(without.sentence().contains("so it removes nothing"));
+}

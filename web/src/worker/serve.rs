@@ -4,9 +4,11 @@
 use super::bench::{bench_query, bench_rank};
 use super::copies::{drop_copies, store_copies};
 use super::{now, send, Loaded, STATE};
+use crate::protocol::UnknownTerm;
 use crate::protocol::{
     similarity_reasons, AvoidCheck, Explanation, Request, Response, ResultCard, Search,
 };
+use milih_rank::avoid::{did_you_mean, is_known_term};
 use milih_rank::Filter;
 use milih_rank::{skin_fit, top_k, SkinFit};
 
@@ -179,6 +181,7 @@ pub(super) fn search_products(
             filters: search.filter_summary(),
             results: Vec::new(),
             millis: 0.0,
+            unknown_avoid: Vec::new(),
         });
     }
     let query = loaded
@@ -215,5 +218,26 @@ pub(super) fn search_products(
         filters: search.filter_summary(),
         results,
         millis: now() - started,
+        unknown_avoid: unknown_avoid_terms(&search.filter.avoid_ingredients, loaded),
     })
+}
+
+/// The avoid terms that name no group and no ingredient in the catalog.
+fn unknown_avoid_terms(terms: &[String], loaded: &Loaded) -> Vec<UnknownTerm> {
+    let lists = || {
+        loaded
+            .bundle
+            .catalog
+            .products
+            .iter()
+            .filter_map(|p| p.product.ingredients.as_deref())
+    };
+    terms
+        .iter()
+        .filter(|term| !is_known_term(term, lists()))
+        .map(|term| UnknownTerm {
+            term: term.clone(),
+            suggestion: did_you_mean(term).map(|g| g.label.to_owned()),
+        })
+        .collect()
 }
