@@ -282,11 +282,11 @@ test('axe-core reports no violations in any view, in light and dark colour schem
   assert.deepEqual(found, []);
 });
 
-/** Presses Tab until the focused element matches `selector`. */
-async function tabTo(page, selector, limit = 400) {
+/** Presses Tab (or Shift+Tab, `backwards`) until the focused element matches `selector`. */
+async function tabTo(page, selector, limit = 400, backwards = false) {
   for (let i = 0; i < limit; i += 1) {
     if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
-    await page.keyboard.press('Tab');
+    await page.keyboard.press(backwards ? 'Shift+Tab' : 'Tab');
   }
   throw new Error(`Tab never reached ${selector}`);
 }
@@ -310,10 +310,15 @@ test('keyboard only: filters, free text, a product view, the way back, and the m
   await page.keyboard.press('Enter');
   await page.waitForSelector('.cards.similar .card');
   assert.equal(await page.getAttribute('.cards.product .card', 'data-product-id'), id);
-  await tabTo(page, 'button.back');
+  // The product view takes the focus; the next stop is the way back.
+  await page.waitForFunction(() => document.activeElement?.matches('.detail .product-heading'));
+  await page.keyboard.press('Tab');
+  assert.ok(await page.evaluate(() => document.activeElement.matches('button.back')));
   await page.keyboard.press('Enter');
   await waitForSummary(page, 'rich night cream | moisturizer for dry skin');
-  await tabTo(page, 'button[data-view="Map"]');
+  // Back in the results, the focus returns to the card it left from.
+  await page.waitForFunction((i) => document.activeElement?.matches(`.card[data-product-id="${i}"] .similar-link`), id);
+  await tabTo(page, 'button[data-view="Map"]', 400, true);
   await page.keyboard.press('Enter');
   await page.waitForSelector('.map .hit');
   await tabTo(page, '.map .hit');

@@ -6,10 +6,12 @@ use super::state::{page, Page};
 use super::{Status, RESULTS_MAX, RESULTS_SHOWN};
 use crate::protocol::{price_conflict, SIMILAR_SCOPE};
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 #[component]
 pub(super) fn Results() -> impl IntoView {
     let Page {
+        returned_from,
         question,
         outcome,
         request_error,
@@ -18,6 +20,26 @@ pub(super) fn Results() -> impl IntoView {
         ..
     } = page();
     let labels = move || status.with(skin_labels);
+    // Back from a product view, its card's link takes the focus again.
+    Effect::new(move |_| {
+        let Some(id) = returned_from.get() else {
+            return;
+        };
+        if outcome.with(Option::is_none) {
+            return;
+        }
+        let selector = format!(".results .card[data-product-id=\"{id}\"] .similar-link");
+        if let Some(link) = document()
+            .query_selector(&selector)
+            .ok()
+            .flatten()
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            link.scroll_into_view_with_bool(false);
+            let _ = link.focus();
+        }
+        returned_from.set(None);
+    });
     view! {
         <section class="results" aria-live="polite">
             <h2 class="visually-hidden">"Results"</h2>
@@ -72,8 +94,22 @@ pub(super) fn Detail() -> impl IntoView {
         ..
     } = page;
     let labels = move || status.with(skin_labels);
+    // The view takes the focus (and the scroll) once the product is shown,
+    // so keyboard and screen-reader users land on it, not on the page's top.
+    let heading = NodeRef::<leptos::html::H2>::new();
+    Effect::new(move |_| {
+        let shown = similar.with(Option::is_some);
+        if let (true, Some(heading)) = (shown, heading.get()) {
+            heading.scroll_into_view();
+            let _ = heading.focus();
+        }
+    });
     view! {
         <section class="detail" aria-live="polite">
+            // First in the view, so that the next tab from it is "Back".
+            <h2 class="visually-hidden product-heading" tabindex="-1" node_ref=heading>
+                {move || similar.with(|s| s.as_ref().map(|s| format!("Product: {}", s.product.product.name)).unwrap_or_else(|| "Product".into()))}
+            </h2>
             <button type="button" class="back" on:click=move |_| page.close_product()>"← Back to results"</button>
             {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             {move || match similar.get() {
@@ -82,7 +118,6 @@ pub(super) fn Detail() -> impl IntoView {
                     let labels = labels();
                     let name = s.product.product.name.clone();
                     view! {
-                        <h2 class="visually-hidden">"Product"</h2>
                         <ol class="cards product">
                             <Card card=s.product labels=labels.clone() main=true />
                         </ol>

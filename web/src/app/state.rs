@@ -20,6 +20,9 @@ pub(super) struct Page {
     /// The ids of the latest requests: answers to older ones are dropped.
     pub(super) latest_search: RwSignal<u64>,
     pub(super) latest_similar: RwSignal<u64>,
+    /// The product whose view was just closed: its card takes the focus
+    /// back when the results return.
+    pub(super) returned_from: RwSignal<Option<usize>>,
 }
 
 impl Page {
@@ -35,6 +38,7 @@ impl Page {
             request_error: RwSignal::new(None),
             latest_search: RwSignal::new(0),
             latest_similar: RwSignal::new(0),
+            returned_from: RwSignal::new(None),
         };
         provide_context(page);
         page
@@ -61,6 +65,8 @@ impl Page {
     }
 
     pub(super) fn close_product(self) {
+        let open = self.question.with_untracked(|q| q.product);
+        self.returned_from.set(open);
         self.question.update(|q| q.product = None);
     }
 
