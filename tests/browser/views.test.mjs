@@ -244,6 +244,22 @@ test('the strict fragrance choice removes essential oils and declared allergens;
   await unknown.page.close();
 });
 
+test('a first visit offers example searches, one click from their results, below a search field that comes first', async () => {
+  const { page, errors } = await openSite(context, server.url);
+  await page.waitForSelector('.results .examples button.example');
+  // The free-text field is the form's first control.
+  assert.equal(await page.evaluate(() => document.querySelector('form.filters input, form.filters select').id), 'query');
+  const example = page.locator('button.example').first();
+  const text = await example.textContent();
+  await example.click();
+  await waitForSummary(page, text);
+  assert.equal(await page.inputValue('#query'), text);
+  assert.equal(await page.locator('.results .card').count(), 10);
+  assert.match(page.url(), /[?&]q=/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 /** axe-core's violations on the current page, one line each. */
 async function axeViolations(page) {
   // Evaluated through the debugging protocol: the page's own
@@ -299,7 +315,8 @@ test('keyboard only: filters, free text, a product view, the way back, and the m
   await tabTo(page, 'input[name="type"][value="Moisturizer"]');
   await page.keyboard.press('Space');
   await waitForSummary(page, 'moisturizer for dry skin');
-  await tabTo(page, '#query');
+  // The search field comes first in the form: back up to it.
+  await tabTo(page, '#query', 400, true);
   await page.keyboard.type('rich night cream');
   await waitForSummary(page, 'rich night cream | moisturizer for dry skin');
   // Focus is shown.

@@ -79,12 +79,11 @@ fn App() -> impl IntoView {
     let page = Page::provide(UrlState::from_query(&location_query()));
     let Page {
         question,
+        typed,
         shown,
         status,
         ..
     } = page;
-    // The search field's text as typed; the question takes it after a pause.
-    let typed = RwSignal::new(question.with_untracked(|q| q.text.clone()));
     let typing_generation = RwSignal::new(0u64);
 
     let asked = page.asked();
@@ -267,6 +266,12 @@ fn App() -> impl IntoView {
             <main>
                 <StatusPanel status=status availability=availability downloaded_again=downloaded_again />
                 <form class="filters" on:submit=|ev| ev.prevent_default()>
+                    // Free text first: it is what most people reach for.
+                    <label class="field">
+                        "Describe what you are looking for"
+                        <input id="query" type="search" maxlength="2000" placeholder="gentle cleanser that won't dry my skin"
+                            prop:value=move || typed.get() on:input=on_type />
+                    </label>
                     <fieldset>
                         <legend>"Skin type"</legend>
                         {SKIN_TYPES.iter().enumerate().map(|(i, name)| view! {
@@ -345,11 +350,6 @@ fn App() -> impl IntoView {
                             <option value="4">"4 stars or more"</option>
                             <option value="4.5">"4.5 stars or more"</option>
                         </select>
-                    </label>
-                    <label class="field">
-                        "Describe what you are looking for"
-                        <input id="query" type="search" maxlength="2000" placeholder="gentle cleanser that won't dry my skin"
-                            prop:value=move || typed.get() on:input=on_type />
                     </label>
                 </form>
                 <div class="content">

@@ -8,6 +8,15 @@ use crate::protocol::{price_conflict, SIMILAR_SCOPE};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+/// What a first visit offers before anything is chosen: needs in
+/// shoppers' words, each one click from its results.
+const EXAMPLE_SEARCHES: [&str; 4] = [
+    "gentle cleanser that won't dry my skin",
+    "night cream for very dry skin",
+    "serum for dark spots",
+    "oil-free moisturizer for breakouts",
+];
+
 #[component]
 pub(super) fn Results() -> impl IntoView {
     let Page {
@@ -48,7 +57,15 @@ pub(super) fn Results() -> impl IntoView {
             {move || match outcome.get().filter(|o| !o.query_text.is_empty()) {
                 _ if status.with(|s| matches!(s, Status::Failed(_))) => ().into_any(),
                 None if !status.with(|s| matches!(s, Status::Ready(_))) => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
-                None => view! { <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p> }.into_any(),
+                None => view! {
+                    <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p>
+                    <p class="examples-lead">"Or try one of these:"</p>
+                    <ul class="examples">
+                        {EXAMPLE_SEARCHES.iter().map(|&text| view! {
+                            <li><button type="button" class="example" on:click=move |_| page().ask(text)>{text}</button></li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
                 Some(o) if o.results.is_empty() && o.unknown_avoid.is_empty() => {
                     let why = question.with(|q| {
                         let filter = filter_of(q);

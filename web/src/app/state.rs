@@ -10,6 +10,8 @@ use leptos::prelude::*;
 pub(super) struct Page {
     /// The whole question: filters, text, the open product and the view.
     pub(super) question: RwSignal<UrlState>,
+    /// The search field's text as typed; the question takes it after a pause.
+    pub(super) typed: RwSignal<String>,
     /// How many results are shown (grows with "show more").
     pub(super) shown: RwSignal<usize>,
     /// The model's state, and its answers.
@@ -30,6 +32,7 @@ impl Page {
     /// below the caller.
     pub(super) fn provide(question: UrlState) -> Self {
         let page = Self {
+            typed: RwSignal::new(question.text.clone()),
             question: RwSignal::new(question),
             shown: RwSignal::new(RESULTS_SHOWN),
             status: RwSignal::new(Status::Starting),
@@ -58,6 +61,12 @@ impl Page {
     /// What the content area shows: a product's view, or one of the views.
     pub(super) fn place(self) -> Memo<(Option<usize>, View)> {
         Memo::new(move |_| self.question.with(|q| (q.product, q.view)))
+    }
+
+    /// Searches for `text`, as if typed into the search field.
+    pub(super) fn ask(self, text: &str) {
+        self.typed.set(text.to_owned());
+        self.question.update(|q| q.text = text.to_owned());
     }
 
     pub(super) fn open_product(self, id: usize) {
