@@ -260,6 +260,38 @@ test('a first visit offers example searches, one click from their results, below
   await page.close();
 });
 
+test('price and rating wishes in the text become filters or an order, shown as chips that can be removed', async () => {
+  const prices = async (page) => (await page.locator('.results .card').evaluateAll((cards) =>
+    cards.map((c) => Number(c.getAttribute('data-product-id'))))).map((id) => catalog[id]);
+  // "under $20": every result costs $20 or less, and the chip says so.
+  const { page, errors } = await openSite(context, `${server.url}?q=${encodeURIComponent('moisturizer under $20')}`);
+  await waitForSummary(page, '“moisturizer”');
+  assert.equal(await page.textContent('.chips .chip'), 'price at most $20 ✕');
+  const cheapOnes = await prices(page);
+  assert.ok(cheapOnes.length > 0 && cheapOnes.every((p) => p.price <= 20), cheapOnes.map((p) => p.price).join(', '));
+  // Removing the chip removes its words from the search.
+  await page.click('.chips .chip');
+  await page.waitForFunction(() => document.querySelector('#query').value === 'moisturizer');
+  await page.waitForFunction(() => !document.querySelector('.chips'));
+  assert.match(page.url(), /q=moisturizer($|&)/);
+  await page.close();
+  // "best rated": the good matches, best rated first.
+  const rated = await openSite(context, `${server.url}?q=${encodeURIComponent('best rated cleanser')}`);
+  await waitForSummary(rated.page, '“cleanser”');
+  assert.equal(await rated.page.textContent('.chips .chip'), 'best rated first ✕');
+  const ratings = (await prices(rated.page)).map((p) => p.rating);
+  assert.deepEqual(ratings, [...ratings].sort((a, b) => b - a));
+  await rated.page.close();
+  // "cheap": cheapest first.
+  const cheap = await openSite(context, `${server.url}?q=${encodeURIComponent('cheap moisturizer')}`);
+  await waitForSummary(cheap.page, '“moisturizer”');
+  const costs = (await prices(cheap.page)).map((p) => p.price);
+  assert.deepEqual(costs, [...costs].sort((a, b) => a - b));
+  assert.ok(costs[0] < 30, costs.join(', '));
+  assert.deepEqual([...errors, ...rated.errors, ...cheap.errors], []);
+  await cheap.page.close();
+});
+
 /** axe-core's violations on the current page, one line each. */
 async function axeViolations(page) {
   // Evaluated through the debugging protocol: the page's own

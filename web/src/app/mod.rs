@@ -21,7 +21,9 @@ use status::StatusPanel;
 use worker_client::{next_id, post, start_worker, BundleCopies};
 
 use crate::offline::{self, Availability};
-use crate::protocol::{similar_filter, CollectionStats, Request, ResultCard, Search, UnknownTerm};
+use crate::protocol::{
+    similar_filter, CollectionStats, Request, ResultCard, Search, Understood, UnknownTerm,
+};
 use crate::url_state::{UrlState, View};
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
@@ -59,6 +61,8 @@ struct Outcome {
     millis: f64,
     /// Avoid terms that caught nothing in the catalog.
     unknown_avoid: Vec<UnknownTerm>,
+    /// Price and rating wishes taken from the text, shown as chips.
+    understood: Vec<Understood>,
 }
 
 /// A product and its nearest neighbours.

@@ -4,7 +4,7 @@ use super::card::{skin_labels, Card};
 use super::fields::filter_of;
 use super::state::{page, Page};
 use super::{Status, RESULTS_MAX, RESULTS_SHOWN};
-use crate::protocol::{price_conflict, SIMILAR_SCOPE};
+use crate::protocol::{price_conflict, without_phrase, SIMILAR_SCOPE};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -83,6 +83,21 @@ pub(super) fn Results() -> impl IntoView {
                             {(!o.filters.is_empty()).then(|| view! { <span class="filters">{format!(" · {}", o.filters)}</span> })}
                             {format!(" ({:.0} ms)", o.millis)}
                         </p>
+                        {(!o.understood.is_empty()).then(|| view! {
+                            <ul class="chips" aria-label="Understood from your words">
+                                {o.understood.iter().map(|u| {
+                                    let phrase = u.phrase.clone();
+                                    let words = u.wish.words();
+                                    view! {
+                                        <li><button type="button" class="chip" aria-label=format!("Remove: {words}")
+                                            on:click=move |_| {
+                                                let text = question.with_untracked(|q| without_phrase(&q.text, &phrase));
+                                                page().ask(&text);
+                                            }>{words.clone()}" ✕"</button></li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        })}
                         {o.unknown_avoid.iter().map(|u| view! { <p class="notice unknown-avoid" role="status">{u.sentence()}</p> }).collect_view()}
                         <ol class="cards">
                             {o.results.into_iter().map(|card| view! { <Card card=card labels=labels.clone() /> }).collect_view()}

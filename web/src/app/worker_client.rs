@@ -156,6 +156,7 @@ pub(super) fn start_worker(page: Page, copies: RwSignal<BundleCopies>) {
                 results,
                 millis,
                 unknown_avoid,
+                understood,
             } => {
                 if id == latest_search.get_untracked() {
                     request_error.set(None);
@@ -164,6 +165,7 @@ pub(super) fn start_worker(page: Page, copies: RwSignal<BundleCopies>) {
                         filters,
                         results,
                         unknown_avoid,
+                        understood,
                         millis,
                     }));
                 }

@@ -3,6 +3,7 @@
 
 mod answers;
 mod collection;
+mod intents;
 mod reasons;
 mod search;
 #[cfg(test)]
@@ -10,8 +11,12 @@ mod tests;
 
 pub use answers::{answer_title, lean_sentence, plural_type, rating_words};
 pub use collection::{percent_label, CollectionStats, GroupCount, MapPoint};
+pub use intents::{understand, Understood, Wish};
 pub use reasons::{similarity_reasons, AvoidCheck};
-pub use search::{price_conflict, similar_filter, MAX_QUERY_CHARS, SIMILAR_SCOPE};
+pub use search::{
+    price_conflict, similar_filter, without_phrase, Order, Understanding, MAX_QUERY_CHARS,
+    SIMILAR_SCOPE,
+};
 
 use milih_catalog::Product;
 use milih_rank::skin::Lean;
@@ -134,6 +139,9 @@ pub enum Response {
         /// each with what the shopper may have meant.
         #[serde(default)]
         unknown_avoid: Vec<UnknownTerm>,
+        /// Price and rating wishes taken from the text (the page's chips).
+        #[serde(default)]
+        understood: Vec<Understood>,
     },
     /// The answer to [`Request::Similar`].
     Similar {

@@ -1,6 +1,7 @@
 //! A search in words: the sentence the model embeds, and why a product
 //! answers it.
 
+use super::intents::{understand, Understood, Wish};
 use super::*;
 use milih_catalog::{Product, SKIN_TYPES};
 use milih_rank::concerns::Concern;
@@ -165,4 +166,60 @@ pub fn similar_filter(filter: &Filter) -> Filter {
         min_rating: filter.min_rating,
         ..Filter::default()
     }
+}
+
+/// How results are ordered among the good matches, when the text asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Cheapest,
+    Luxury,
+    BestRated,
+}
+
+/// A search with the wishes of its text taken out and applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Understanding {
+    /// The search as run: the text without its wishes, their filters added.
+    pub search: Search,
+    pub understood: Vec<Understood>,
+    pub order: Option<Order>,
+}
+
+impl Search {
+    /// Takes the price and rating wishes out of the text ([`understand`])
+    /// and applies them: a bound the text names joins the form's (the
+    /// stricter of the two holds), an order applies among the good matches.
+    pub fn understood(&self) -> Understanding {
+        let (rest, understood) = understand(&self.text);
+        let mut search = Search {
+            text: rest,
+            ..self.clone()
+        };
+        let mut order = None;
+        let f = &mut search.filter;
+        for u in &understood {
+            match u.wish {
+                Wish::MaxPrice(p) => f.max_price = Some(f.max_price.map_or(p, |m| m.min(p))),
+                Wish::MinPrice(p) => f.min_price = Some(f.min_price.map_or(p, |m| m.max(p))),
+                Wish::MinRating(r) => f.min_rating = Some(f.min_rating.map_or(r, |m| m.max(r))),
+                Wish::Cheapest => order = Some(Order::Cheapest),
+                Wish::Luxury => order = Some(Order::Luxury),
+                Wish::BestRated => order = Some(Order::BestRated),
+            }
+        }
+        Understanding {
+            search,
+            understood,
+            order,
+        }
+    }
+}
+
+/// `text` without the first `phrase` in it: what removing a chip leaves.
+pub fn without_phrase(text: &str, phrase: &str) -> String {
+    let cut = match text.find(phrase) {
+        Some(at) => format!("{}{}", &text[..at], &text[at + phrase.len()..]),
+        None => text.to_owned(),
+    };
+    cut.split_whitespace().collect::<Vec<_>>().join(" ")
 }

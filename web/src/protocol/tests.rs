@@ -313,3 +313,31 @@ fn an_unknown_avoid_term_says_what_it_may_mean() {
     };
     assert!(without.sentence().contains("so it removes nothing"));
 }
+
+#[test]
+fn wishes_in_the_text_become_filters_and_an_order() {
+    let search = Search {
+        text: "cheap moisturizer under $20".into(),
+        filter: Filter {
+            max_price: Some(30.0),
+            min_rating: Some(4.5),
+            ..Filter::default()
+        },
+        ..Search::default()
+    };
+    let u = search.understood();
+    assert_eq!(u.search.text, "moisturizer");
+    assert_eq!(
+        u.search.filter.max_price,
+        Some(20.0),
+        "the stricter bound holds"
+    );
+    assert_eq!(u.search.filter.min_rating, Some(4.5));
+    assert_eq!(u.order, Some(Order::Cheapest));
+    assert_eq!(u.understood.len(), 2);
+    assert_eq!(
+        without_phrase("cheap moisturizer under $20", "under $20"),
+        "cheap moisturizer"
+    );
+    assert_eq!(without_phrase("cheap moisturizer", "cheap"), "moisturizer");
+}

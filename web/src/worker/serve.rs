@@ -8,7 +8,9 @@ use crate::protocol::UnknownTerm;
 use crate::protocol::{
     similarity_reasons, AvoidCheck, Explanation, Request, Response, ResultCard, Search,
 };
+use crate::protocol::{Order, Understanding};
 use milih_rank::avoid::{did_you_mean, is_known_term};
+use milih_rank::wording;
 use milih_rank::Filter;
 use milih_rank::{skin_fit, top_k, SkinFit};
 
@@ -169,12 +171,17 @@ pub(super) fn similar_products(
 #[inline(never)]
 pub(super) fn search_products(
     id: u64,
-    search: &Search,
+    asked: &Search,
     loaded: &Loaded,
 ) -> Result<Response, String> {
     let started = now();
+    let Understanding {
+        search,
+        understood,
+        order,
+    } = asked.understood();
     let query_text = search.query_text();
-    if query_text.is_empty() {
+    if query_text.is_empty() && order.is_none() && understood.is_empty() {
         return Ok(Response::Results {
             id,
             query_text,
@@ -182,21 +189,49 @@ pub(super) fn search_products(
             results: Vec::new(),
             millis: 0.0,
             unknown_avoid: Vec::new(),
+            understood,
         });
     }
+    // Wishes alone ("best rated") still need a query to score the cards:
+    // the sentence of any skincare product.
+    let embedded = if query_text.is_empty() {
+        wording::ANY_PRODUCT.to_owned()
+    } else {
+        query_text.clone()
+    };
     let query = loaded
         .engine
-        .embed_query(&query_text)
+        .embed_query(&embedded)
         .map_err(|e| e.to_string())?;
     let products = &loaded.bundle.catalog.products;
     let embeddings = &loaded.bundle.embeddings;
-    let hits = top_k(&query, embeddings, search.limit.clamp(1, 100), |i| {
+    let limit = search.limit.clamp(1, 100);
+    // An order applies among the good matches: the best 100 by meaning, or
+    // every product that passes the filters when the text was wishes only.
+    let pool = match (order, query_text.is_empty()) {
+        (None, _) => limit,
+        (Some(_), false) => ORDERED_POOL,
+        (Some(_), true) => products.len(),
+    };
+    let mut hits = top_k(&query, embeddings, pool, |i| {
         search.filter.accepts(
             &products[i].product,
             &products[i].predicted,
             &loaded.bundle.catalog.skin_answers,
         )
     });
+    if let Some(order) = order {
+        let key = |i: usize| {
+            let p = &products[i].product;
+            match order {
+                Order::Cheapest => p.price,
+                Order::Luxury => -p.price,
+                Order::BestRated => -p.rating,
+            }
+        };
+        hits.sort_by(|a, b| key(a.index).total_cmp(&key(b.index)));
+        hits.truncate(limit);
+    }
     let results = hits
         .into_iter()
         .map(|hit| {
@@ -214,13 +249,26 @@ pub(super) fn search_products(
         .collect();
     Ok(Response::Results {
         id,
-        query_text,
+        query_text: if query_text.is_empty() {
+            understood
+                .iter()
+                .map(|u| u.wish.words())
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            query_text
+        },
         filters: search.filter_summary(),
         results,
         millis: now() - started,
         unknown_avoid: unknown_avoid_terms(&search.filter.avoid_ingredients, loaded),
+        understood,
     })
 }
+
+/// How many of the best matches by meaning an order ("cheapest first")
+/// rearranges.
+const ORDERED_POOL: usize = 100;
 
 /// The avoid terms that name no group and no ingredient in the catalog.
 fn unknown_avoid_terms(terms: &[String], loaded: &Loaded) -> Vec<UnknownTerm> {
