@@ -267,6 +267,7 @@ test('price and rating wishes in the text become filters or an order, shown as c
   const { page, errors } = await openSite(context, `${server.url}?q=${encodeURIComponent('moisturizer under $20')}`);
   await waitForSummary(page, '“moisturizer”');
   assert.equal(await page.textContent('.chips .chip'), 'price at most $20 ✕');
+  await screenshot(page, 'wishes-as-chips');
   const cheapOnes = await prices(page);
   assert.ok(cheapOnes.length > 0 && cheapOnes.every((p) => p.price <= 20), cheapOnes.map((p) => p.price).join(', '));
   // Removing the chip removes its words from the search.
