@@ -28,7 +28,7 @@ use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use milih_catalog::{Catalog, SKIN_TYPES};
 use milih_model::{l2_normalize, HybridConfig};
-use milih_rank::likeness::brand_neutral;
+use milih_rank::likeness::brand_neutral_products;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -258,15 +258,7 @@ fn likeness_similarities(
 ) -> Result<Vec<Vec<f32>>> {
     let (n, dim) = products.dims2()?;
     let rows = products.flatten_all()?.to_vec1::<f32>()?;
-    let field = |get: fn(&milih_catalog::Product) -> &str| -> Vec<&str> {
-        ids.iter().map(|&i| get(&catalog.products[i])).collect()
-    };
-    let neutral = brand_neutral(
-        &rows,
-        dim,
-        &field(|p| p.brand.as_str()),
-        &field(|p| p.product_type.as_str()),
-    );
+    let neutral = brand_neutral_products(&rows, dim, ids.iter().map(|&i| &catalog.products[i]));
     let neutral = Tensor::from_vec(neutral, (n, dim), &Device::Cpu)?;
     similarities(&neutral, &neutral)
 }

@@ -15,7 +15,7 @@ use milih_model::bert::InputGram;
 use milih_model::quantized::{self, BlockGrid};
 use milih_model::{Engine, HybridConfig, Prediction, TextEncoder};
 use milih_rank::dot;
-use milih_rank::likeness::brand_neutral;
+use milih_rank::likeness::brand_neutral_products;
 use milih_rank::skin::SkinAnswers;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -212,9 +212,7 @@ pub fn bundle_neighbours(
             .collect();
         neighbour_agreement(&facts, &ids, &scores)
     };
-    let brands: Vec<&str> = products.iter().map(|p| p.brand.as_str()).collect();
-    let types: Vec<&str> = products.iter().map(|p| p.product_type.as_str()).collect();
-    let neutral = brand_neutral(&rows, dim, &brands, &types);
+    let neutral = brand_neutral_products(&rows, dim, products.iter().copied());
     (agreement(&rows), agreement(&neutral))
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use milih_bundle::files;
 use milih_catalog::Catalog;
+use milih_model::tiny::max_abs_diff;
 use milih_model::Engine;
 use milih_trainer::export::{export, index, load_bundle};
 use milih_trainer::load_catalog;
@@ -243,18 +244,6 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
         let diff = max_abs_diff(tensor, &b[name]);
         assert_eq!(diff, 0.0, "{name} differs after resume");
     }
-}
-
-/// The largest elementwise difference of two tensors of one shape.
-fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -4,7 +4,9 @@
 //! `web/sw.js` and `web/boot.js` and fails when either drifts.
 
 /// The Cache Storage cache the model worker streams bundle files into as
-/// they download on a first visit (`web/sw.js` leaves it alone).
+/// they download on a first visit, until they have passed their checks and
+/// the service worker has named its own cache (streaming keeps no second
+/// copy in memory; `web/sw.js` leaves it alone).
 pub const INCOMING_CACHE: &str = "milih-incoming";
 
 /// The script that starts the model worker (written by trunk; `web/boot.js`

@@ -148,3 +148,13 @@ pub fn tiny_bundle_files(corpus: &[&str], seed: u64) -> Result<ModelFiles, Model
         gguf: crate::quantized::to_gguf(&weights)?,
     })
 }
+
+/// The largest elementwise difference of two tensors of one shape (tests
+/// compare outputs and weights with it).
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.max_all())
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("two tensors of one shape")
+}

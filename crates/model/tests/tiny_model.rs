@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use milih_model::quantized::{GgufStream, Purpose};
-use milih_model::tiny::tiny_base;
+use milih_model::tiny::{max_abs_diff, tiny_base};
 use milih_model::{quantized, Engine, Hybrid, HybridConfig, Mode, TextEncoder};
 use std::collections::HashMap;
 
@@ -61,18 +61,8 @@ fn training_and_inference_modes_compute_the_same_function() {
             0,
         )
         .unwrap();
-    let diff = |a: &Tensor, b: &Tensor| {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
-    assert!(diff(&train.logits, &infer.logits) < 1e-4);
-    assert!(diff(&train.embeddings, &infer.embeddings) < 1e-4);
+    assert!(max_abs_diff(&train.logits, &infer.logits) < 1e-4);
+    assert!(max_abs_diff(&train.embeddings, &infer.embeddings) < 1e-4);
 }
 
 #[test]

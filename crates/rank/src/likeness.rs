@@ -14,6 +14,7 @@
 //! the brand's products share beyond their types goes.
 
 use crate::Int8Embeddings;
+use milih_catalog::Product;
 use std::collections::HashMap;
 
 /// How many products' worth of "no brand style" a brand's offset is
@@ -89,18 +90,30 @@ pub fn brand_neutral(rows: &[f32], dim: usize, brands: &[&str], types: &[&str]) 
     out
 }
 
-/// [`brand_neutral`] over int8 product embeddings, kept as int8: the rows
-/// "Similar products" ranks by.
-pub fn brand_neutral_int8(
+/// [`brand_neutral`] with each row's brand and type read from its product.
+pub fn brand_neutral_products<'a>(
+    rows: &[f32],
+    dim: usize,
+    products: impl IntoIterator<Item = &'a Product>,
+) -> Vec<f32> {
+    let (brands, types): (Vec<&str>, Vec<&str>) = products
+        .into_iter()
+        .map(|p| (p.brand.as_str(), p.product_type.as_str()))
+        .unzip();
+    brand_neutral(rows, dim, &brands, &types)
+}
+
+/// [`brand_neutral_products`] over int8 product embeddings, kept as int8:
+/// the rows "Similar products" ranks by.
+pub fn brand_neutral_int8<'a>(
     embeddings: &Int8Embeddings,
-    brands: &[&str],
-    types: &[&str],
+    products: impl IntoIterator<Item = &'a Product>,
 ) -> Int8Embeddings {
     let rows: Vec<f32> = (0..embeddings.rows())
         .flat_map(|i| embeddings.row(i))
         .collect();
     let dim = embeddings.dim();
-    Int8Embeddings::quantize(&brand_neutral(&rows, dim, brands, types), dim)
+    Int8Embeddings::quantize(&brand_neutral_products(&rows, dim, products), dim)
 }
 
 /// Dense ids, in order of first appearance, for equal keys.

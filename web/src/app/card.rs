@@ -23,6 +23,7 @@ pub(super) fn Card(
     labels: Vec<String>,
     #[prop(optional)] main: bool,
 ) -> impl IntoView {
+    let page = page();
     let p = card.product;
     let id = p.id;
     let name_for_label = format!("Similar products to {}", p.name);
@@ -73,7 +74,7 @@ pub(super) fn Card(
             <IngredientList ingredients=p.ingredients matched=card.explanation.matched avoided=card.avoided.items open=main />
             {(!main).then(|| view! {
                 <button type="button" class="similar-link" aria-label=name_for_label
-                    on:click=move |_| page().open_product(id)>"Similar products"</button>
+                    on:click=move |_| page.open_product(id)>"Similar products"</button>
             })}
         </li>
     }

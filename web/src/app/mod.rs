@@ -153,7 +153,7 @@ fn App() -> impl IntoView {
     // has named its cache, the copies go there; if the site cannot be
     // stored (or another tab's install stores it), they are let go.
     Effect::new(move |_| {
-        if copies.get() != BundleCopies::Kept || !status.with(|s| matches!(s, Status::Ready(_))) {
+        if copies.get() != BundleCopies::Kept || !page.is_ready() {
             return;
         }
         match (store_into.get(), site_stored.get()) {

@@ -19,6 +19,7 @@ const EXAMPLE_SEARCHES: [&str; 4] = [
 
 #[component]
 pub(super) fn Results() -> impl IntoView {
+    let page = page();
     let Page {
         returned_from,
         question,
@@ -27,7 +28,7 @@ pub(super) fn Results() -> impl IntoView {
         status,
         shown,
         ..
-    } = page();
+    } = page;
     let labels = move || status.with(skin_labels);
     // Back from a product view, its card's link takes the focus again.
     Effect::new(move |_| {
@@ -56,13 +57,13 @@ pub(super) fn Results() -> impl IntoView {
             // An empty query (nothing chosen yet) is answered like no search at all.
             {move || match outcome.get().filter(|o| !o.query_text.is_empty()) {
                 _ if status.with(|s| matches!(s, Status::Failed(_))) => ().into_any(),
-                None if !status.with(|s| matches!(s, Status::Ready(_))) => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
+                None if !page.is_ready() => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
                 None => view! {
                     <p class="hint">"Choose a skin type, a product type or a concern, or describe what you want."</p>
                     <p class="examples-lead">"Or try one of these:"</p>
                     <ul class="examples">
                         {EXAMPLE_SEARCHES.iter().map(|&text| view! {
-                            <li><button type="button" class="example" on:click=move |_| page().ask(text)>{text}</button></li>
+                            <li><button type="button" class="example" on:click=move |_| page.ask(text)>{text}</button></li>
                         }).collect_view()}
                     </ul>
                 }.into_any(),
@@ -92,7 +93,7 @@ pub(super) fn Results() -> impl IntoView {
                                         <li><button type="button" class="chip" aria-label=format!("Remove: {words}")
                                             on:click=move |_| {
                                                 let text = question.with_untracked(|q| without_phrase(&q.text, &phrase));
-                                                page().ask(&text);
+                                                page.ask(&text);
                                             }>{words.clone()}" ✕"</button></li>
                                     }
                                 }).collect_view()}

@@ -3,19 +3,14 @@
 
 use super::digest::{finish_digest, subtle_crypto};
 use super::{describe, scope, COPIES, STATE};
+use crate::names::INCOMING_CACHE;
 use milih_bundle::files;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// The cache the bundle files go into as they download on a first visit,
-/// until they have passed their checks and the service worker has named
-/// its own cache. Streaming them there keeps no second copy in memory.
-/// `web/sw.js` leaves it alone.
-pub(super) const INCOMING: &str = crate::names::INCOMING_CACHE;
-
-/// Moves the bundle files from [`INCOMING`] into `cache`, under the URLs
+/// Moves the bundle files from [`INCOMING_CACHE`] into `cache`, under the URLs
 /// they were downloaded from (where the service worker looks for them).
 /// Returns the files that had to be downloaded again ([`store_whole`]).
 pub(super) async fn store_copies(cache: &str) -> Result<Vec<String>, String> {
@@ -66,7 +61,7 @@ pub(super) async fn store_copies(cache: &str) -> Result<Vec<String>, String> {
             downloaded_again.push(name.to_owned());
         }
     }
-    JsFuture::from(caches.delete(INCOMING))
+    JsFuture::from(caches.delete(INCOMING_CACHE))
         .await
         .map_err(failed)?;
     Ok(downloaded_again)
@@ -127,12 +122,12 @@ pub(super) fn drop_copies() {
             let _ = JsFuture::from(put).await;
         }
         if let Ok(caches) = scope().caches() {
-            let _ = JsFuture::from(caches.delete(INCOMING)).await;
+            let _ = JsFuture::from(caches.delete(INCOMING_CACHE)).await;
         }
     });
 }
 
-/// [`INCOMING`], opened once.
+/// [`INCOMING_CACHE`], opened once.
 pub(super) fn incoming_cache() -> js_sys::Promise {
     thread_local! {
         static OPENED: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
@@ -141,7 +136,7 @@ pub(super) fn incoming_cache() -> js_sys::Promise {
         opened
             .borrow_mut()
             .get_or_insert_with(|| match scope().caches() {
-                Ok(caches) => caches.open(INCOMING),
+                Ok(caches) => caches.open(INCOMING_CACHE),
                 Err(e) => js_sys::Promise::reject(&e),
             })
             .clone()

@@ -144,13 +144,8 @@ pub(super) fn start_model(
 
 /// [`brand_neutral_int8`] over the bundle's products.
 pub(super) fn product_likeness(bundle: &Bundle<()>) -> Int8Embeddings {
-    let products = &bundle.catalog.products;
-    let brands: Vec<&str> = products.iter().map(|p| p.product.brand.as_str()).collect();
-    let types: Vec<&str> = products
-        .iter()
-        .map(|p| p.product.product_type.as_str())
-        .collect();
-    brand_neutral_int8(&bundle.embeddings, &brands, &types)
+    let products = bundle.catalog.products.iter().map(|p| &p.product);
+    brand_neutral_int8(&bundle.embeddings, products)
 }
 
 /// [`milih_rank::skin::leans`] over the exported catalog.
@@ -216,7 +211,7 @@ pub(super) fn check_reproduces_catalog(engine: &Engine, bundle: &Bundle<()>) -> 
 }
 
 /// A requested bundle file: its name, the fetch under way, and whether to
-/// write a copy of it into [`INCOMING`] as it downloads.
+/// write a copy of it into [`INCOMING_CACHE`](crate::names::INCOMING_CACHE) as it downloads.
 pub(super) struct Download {
     pub(super) name: &'static str,
     pub(super) response: js_sys::Promise,

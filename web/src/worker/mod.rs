@@ -33,7 +33,7 @@ struct Loaded {
 
 thread_local! {
     static STATE: RefCell<Option<Loaded>> = const { RefCell::new(None) };
-    /// Copies of the bundle files being written into [`INCOMING`] as they
+    /// Copies of the bundle files being written into [`INCOMING_CACHE`](crate::names::INCOMING_CACHE) as they
     /// download (see [`crate::protocol::KEEP_COPIES`]): the bundle file and
     /// a promise of null, or of why the copy failed.
     static COPIES: RefCell<Vec<(&'static str, js_sys::Promise)>> = const { RefCell::new(Vec::new()) };
