@@ -113,7 +113,7 @@ test('price range, minimum rating and synonym-aware avoid filters hold for every
 test('every filter lives in the URL: a link opens its search, back and forward walk the searches', async () => {
   const { page, errors } = await openSite(context, `${server.url}?skin=Dry&type=Moisturizer&concern=acne&avoid=parabens&rating=4`);
   let summary = await waitForResults(page, null);
-  assert.match(summary, /moisturizer for dry skin \| acne/);
+  assert.match(summary, /moisturizer for dry skin · for acne and blemishes/);
   assert.ok(await page.locator('input[name="skin"][value="Dry"]').isChecked());
   assert.ok(await page.locator('input[name="concern"][value="acne"]').isChecked());
   assert.equal(await page.inputValue('#avoid'), 'parabens');
@@ -126,7 +126,7 @@ test('every filter lives in the URL: a link opens its search, back and forward w
 
   await page.goBack();
   summary = await waitForResults(page, summary);
-  assert.match(summary, /moisturizer for dry skin \| acne/);
+  assert.match(summary, /moisturizer for dry skin · for acne and blemishes/);
   assert.equal(await page.locator('input[name="skin"][value="Oily"]').isChecked(), false);
   assert.match(page.url(), /\?skin=Dry&type=Moisturizer&concern=acne&avoid=parabens&rating=4$/);
 
@@ -148,26 +148,26 @@ async function waitForSummary(page, fragment) {
 
 test('"show more" adds ten results; a new question starts again from ten', async () => {
   const { page } = await openSite(context, `${server.url}?skin=Dry&type=Moisturizer`);
-  await waitForSummary(page, '10 results for “moisturizer for dry skin”');
+  await waitForSummary(page, '10 results for moisturizer for dry skin');
   assert.equal(await page.locator('.card').count(), 10);
   await page.click('button.more');
-  await waitForSummary(page, '20 results for “moisturizer for dry skin”');
+  await waitForSummary(page, '20 results for moisturizer for dry skin');
   assert.equal(await page.locator('.card').count(), 20);
   // Another view is not another question: the results stay as they were.
   await page.click('button[data-view="Map"]');
   await page.waitForSelector('.map .hit');
   await page.click('button[data-view="Results"]');
-  await waitForSummary(page, '20 results for “moisturizer for dry skin”');
+  await waitForSummary(page, '20 results for moisturizer for dry skin');
   assert.equal(await page.locator('.card').count(), 20);
   await checkBox(page, 'skin', 'Oily');
-  await waitForSummary(page, '10 results for “moisturizer for dry and oily skin”');
+  await waitForSummary(page, '10 results for moisturizer for dry and oily skin');
   assert.equal(await page.locator('.card').count(), 10);
   await page.close();
 });
 
 test('each result says why it was found and highlights the ingredients that address the concern', async () => {
   const { page } = await openSite(context, `${server.url}?skin=Oily&type=Treatment&concern=acne`);
-  await waitForSummary(page, 'treatment for oily skin | acne');
+  await waitForSummary(page, 'treatment for oily skin · for acne and blemishes');
   const whys = await page.locator('.card .why').allTextContents();
   assert.equal(whys.length, 10);
   assert.ok(whys.every((w) => w.startsWith('Why: ')), whys.join('\n'));
@@ -186,7 +186,7 @@ test('each result says why it was found and highlights the ingredients that addr
 
 test('"similar products" opens a product view with its own URL, and the way back', async () => {
   const { page, errors } = await openSite(context, `${server.url}?skin=Dry&type=Moisturizer`);
-  await waitForSummary(page, '10 results for “moisturizer for dry skin”');
+  await waitForSummary(page, '10 results for moisturizer for dry skin');
   const first = page.locator('.results .card').first();
   const id = await first.getAttribute('data-product-id');
   const name = await first.locator('.name').textContent();
@@ -209,13 +209,13 @@ test('"similar products" opens a product view with its own URL, and the way back
   await opened.close();
   // Back to the results, by the button and by the browser.
   await page.click('button.back');
-  await waitForSummary(page, '10 results for “moisturizer for dry skin”');
+  await waitForSummary(page, '10 results for moisturizer for dry skin');
   assert.doesNotMatch(page.url(), /product=/);
   await page.goBack();
   await page.waitForSelector('.cards.similar .card');
   assert.match(page.url(), new RegExp(`product=${id}$`));
   await page.goBack();
-  await waitForSummary(page, '10 results for “moisturizer for dry skin”');
+  await waitForSummary(page, '10 results for moisturizer for dry skin');
   assert.deepEqual(errors, []);
   await page.close();
 });

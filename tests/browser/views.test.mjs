@@ -265,32 +265,93 @@ test('price and rating wishes in the text become filters or an order, shown as c
     cards.map((c) => Number(c.getAttribute('data-product-id'))))).map((id) => catalog[id]);
   // "under $20": every result costs $20 or less, and the chip says so.
   const { page, errors } = await openSite(context, `${server.url}?q=${encodeURIComponent('moisturizer under $20')}`);
-  await waitForSummary(page, '“moisturizer”');
-  assert.equal(await page.textContent('.chips .chip'), 'price at most $20 ✕');
+  await waitForSummary(page, '“moisturizer under $20”');
+  assert.deepEqual(await page.locator('.chips .chip').allTextContents(), ['type: moisturizer ✕', 'price at most $20 ✕']);
   await screenshot(page, 'wishes-as-chips');
   const cheapOnes = await prices(page);
   assert.ok(cheapOnes.length > 0 && cheapOnes.every((p) => p.price <= 20), cheapOnes.map((p) => p.price).join(', '));
   // Removing the chip removes its words from the search.
-  await page.click('.chips .chip');
+  await page.click('.chips .chip >> nth=1');
   await page.waitForFunction(() => document.querySelector('#query').value === 'moisturizer');
-  await page.waitForFunction(() => !document.querySelector('.chips'));
+  await page.waitForFunction(() => document.querySelectorAll('.chips .chip').length === 1);
   assert.match(page.url(), /q=moisturizer($|&)/);
   await page.close();
   // "best rated": the good matches, best rated first.
   const rated = await openSite(context, `${server.url}?q=${encodeURIComponent('best rated cleanser')}`);
-  await waitForSummary(rated.page, '“cleanser”');
-  assert.equal(await rated.page.textContent('.chips .chip'), 'best rated first ✕');
+  await waitForSummary(rated.page, '“best rated cleanser”');
+  assert.equal(await rated.page.textContent('.chips .chip >> nth=0'), 'best rated first ✕');
   const ratings = (await prices(rated.page)).map((p) => p.rating);
   assert.deepEqual(ratings, [...ratings].sort((a, b) => b - a));
   await rated.page.close();
   // "cheap": cheapest first.
   const cheap = await openSite(context, `${server.url}?q=${encodeURIComponent('cheap moisturizer')}`);
-  await waitForSummary(cheap.page, '“moisturizer”');
+  await waitForSummary(cheap.page, '“cheap moisturizer”');
   const costs = (await prices(cheap.page)).map((p) => p.price);
   assert.deepEqual(costs, [...costs].sort((a, b) => a - b));
   assert.ok(costs[0] < 30, costs.join(', '));
   assert.deepEqual([...errors, ...rated.errors, ...cheap.errors], []);
   await cheap.page.close();
+});
+
+test('names, ingredients and concerns in words rank what was named; skin types become chips; what is missing is said', async () => {
+  const { page, errors } = await openSite(context, server.url);
+  const results = async () => (await page.locator('.results .card').evaluateAll((cards) =>
+    cards.map((c) => Number(c.getAttribute('data-product-id'))))).map((id) => catalog[id]);
+  const search = async (text) => {
+    const before = await page.textContent('.summary').catch(() => null);
+    await page.fill('#query', text);
+    await page.waitForFunction(
+      ([b, t]) => { const s = document.querySelector('.summary'); return s && s.textContent !== b && s.textContent.includes(t); },
+      [before, `“${text}”`],
+      { timeout: 60_000 },
+    );
+    return results();
+  };
+  // A product's exact name comes first.
+  let found = await search('Ultra Facial Cream');
+  assert.equal(found[0].name, 'Ultra Facial Cream', found.slice(0, 3).map((p) => p.name).join(' | '));
+  // An ingredient named: the top ten hold it.
+  found = await search('niacinamide');
+  const holding = found.filter((p) => /niacinamide/i.test(p.ingredients ?? '')).length;
+  assert.ok(holding >= 9, `${holding} of ${found.length} hold niacinamide`);
+  // A common name finds the INCI name.
+  found = await search('vitamin c serum');
+  const vitaminC = found.filter((p) => /ascorb/i.test(p.ingredients ?? '')).length;
+  assert.ok(vitaminC >= 8, `${vitaminC} of ${found.length} hold ascorbic acid or an ascorbyl ester`);
+  // A brand with a typo.
+  found = await search('cliniqe moisturizer');
+  assert.ok(found.slice(0, 5).every((p) => p.brand === 'CLINIQUE'), found.slice(0, 5).map((p) => p.brand).join(', '));
+  // A concern in a shopper's words: a chip, and the why line names the actives.
+  found = await search('serum for breakouts');
+  assert.deepEqual(await page.locator('.chips .chip').allTextContents(), ['type: treatment ✕', 'for acne and blemishes ✕']);
+  assert.ok(found.every((p) => p.product_type === 'Treatment'));
+  assert.match(await page.textContent('.results .card >> nth=0'), /for acne and blemishes/);
+  // A skin type in words is a filter, shown as a chip, its words gone from the search.
+  await search('gel cleanser for my oily skin');
+  assert.deepEqual(await page.locator('.chips .chip').allTextContents(), ['type: cleanser ✕', 'for oily skin ✕']);
+  for (const card of await page.locator('.results .card').all()) {
+    const fit = await card.locator('[data-skin="Oily"]').getAttribute('data-fit');
+    assert.ok(fit === 'labeled-yes' || (fit.startsWith('predicted-') && fit !== 'predicted-unlikely'), fit);
+  }
+  await page.click('.chips .chip >> nth=1');
+  await page.waitForFunction(() => document.querySelector('#query').value === 'gel cleanser');
+  // What to leave out is a filter, not a word to match.
+  found = await search('fragrance-free moisturizer');
+  assert.deepEqual(await page.locator('.chips .chip').allTextContents(), ['without fragrance (parfum) ✕', 'type: moisturizer ✕']);
+  assert.ok(found.length > 0 && found.every((p) => p.ingredients && !FRAGRANCE.test(p.ingredients)),
+    found.map((p) => p.name).join(' | '));
+  // A brand the catalog lacks is named; the results are labelled as closest in meaning.
+  await search('Cetaphil');
+  assert.match(await page.textContent('.closeness'), /No product, brand or ingredient called “cetaphil” in this catalog; closest in meaning/);
+  await screenshot(page, 'not-found');
+  // Gibberish: nothing is close.
+  await search('xqzvkj wplmtr');
+  assert.match(await page.textContent('.closeness'), /^Nothing close to your words/);
+  // A search that names what it wants says nothing of the kind.
+  await search('rich night cream');
+  assert.equal(await page.locator('.closeness').count(), 0);
+  assert.deepEqual(errors, []);
+  await page.close();
 });
 
 /** axe-core's violations on the current page, one line each. */
@@ -351,7 +412,7 @@ test('keyboard only: filters, free text, a product view, the way back, and the m
   // The search field comes first in the form: back up to it.
   await tabTo(page, '#query', 400, true);
   await page.keyboard.type('rich night cream');
-  await waitForSummary(page, 'rich night cream | moisturizer for dry skin');
+  await waitForSummary(page, '“rich night cream” · moisturizer for dry skin');
   // Focus is shown.
   const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
   assert.notEqual(outline, 'none');
@@ -365,7 +426,7 @@ test('keyboard only: filters, free text, a product view, the way back, and the m
   await page.keyboard.press('Tab');
   assert.ok(await page.evaluate(() => document.activeElement.matches('button.back')));
   await page.keyboard.press('Enter');
-  await waitForSummary(page, 'rich night cream | moisturizer for dry skin');
+  await waitForSummary(page, '“rich night cream” · moisturizer for dry skin');
   // Back in the results, the focus returns to the card it left from.
   await page.waitForFunction((i) => document.activeElement?.matches(`.card[data-product-id="${i}"] .similar-link`), id);
   await tabTo(page, 'button[data-view="Map"]', 400, true);

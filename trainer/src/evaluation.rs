@@ -15,6 +15,7 @@
 use crate::baselines::{bm25_scores, logistic, tfidf_logistic, unit_rows};
 use crate::data::{Protocol, Split};
 use crate::fsutil::{read, write_atomic};
+use crate::fusion::{fit_ranking, Scored};
 use crate::heads::{fit_heads, heads_from, skin_probabilities, FrozenEncoder};
 use crate::metrics::{metrics, ndcg_per_query, retrieval, Retrieval};
 use crate::options::TrainOptions;
@@ -22,12 +23,14 @@ use crate::queries::{
     held_out_suites, templated_queries, Facts, HeldOutSuite, Query, TEMPLATED_SUITES,
 };
 use crate::report::{
-    intervals, markdown, method, neighbour_agreement, summarise, FoldResult, ProtocolReport, Report,
+    intervals, markdown, method, neighbour_agreement, summarise, ClosenessCounts, FoldResult,
+    ProtocolReport, Report,
 };
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
-use milih_catalog::{Catalog, SKIN_TYPES};
-use milih_model::{l2_normalize, HybridConfig};
+use milih_catalog::{Catalog, Product, SKIN_TYPES};
+use milih_model::{l2_normalize, HybridConfig, TextEncoder};
+use milih_rank::lexical::{Closeness, Lexicon, Ranking};
 use milih_rank::likeness::brand_neutral_products;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -48,6 +51,8 @@ pub struct EvalData<'a> {
     pub suites: Vec<SuiteData>,
     /// With `tune_layers > 0`: what each split's fine-tune starts from.
     pub tuning: Option<crate::tune::Tuning>,
+    /// The tokenizer, which tells common words from names.
+    pub text_encoder: TextEncoder,
 }
 
 /// One benchmark suite with its queries' frozen features.
@@ -107,6 +112,7 @@ impl<'a> EvalData<'a> {
         };
         Ok(Self {
             tuning,
+            text_encoder: encoder.engine.encoder().clone(),
             catalog,
             facts: Facts::all(catalog),
             config,
@@ -263,6 +269,47 @@ fn likeness_similarities(
     similarities(&neutral, &neutral)
 }
 
+/// How often the page would say a suite's searches found nothing close or
+/// named something missing, among queries with and without a relevant
+/// held-out product.
+fn closeness_counts(
+    encoder: &TextEncoder,
+    ranking: &Ranking,
+    lexicon: &Lexicon,
+    texts: &[String],
+    scored: &[Scored],
+    relevant: &[Vec<bool>],
+) -> ClosenessCounts {
+    let mut counts = ClosenessCounts::default();
+    for ((text, scored), relevant) in texts.iter().zip(scored).zip(relevant) {
+        let read = lexicon.analyze(text);
+        let any_match = scored
+            .extras
+            .iter()
+            .any(|(_, fields, _)| fields.iter().any(|&f| f > 0.0));
+        let judged = ranking.closeness(&read, any_match, scored.best_dense(), |w| {
+            encoder.is_whole_word(w)
+        });
+        let found = relevant.iter().any(|&r| r);
+        let (queries, flagged) = if found {
+            (&mut counts.with_relevant, &mut counts.with_relevant_flagged)
+        } else {
+            (
+                &mut counts.without_relevant,
+                &mut counts.without_relevant_flagged,
+            )
+        };
+        *queries += 1;
+        if judged != Closeness::Close {
+            *flagged += 1;
+        }
+        if judged == Closeness::NothingClose {
+            counts.nothing_close += 1;
+        }
+    }
+    counts
+}
+
 /// Fits the model and the baselines on `split.train` and scores
 /// `split.held_out`.
 pub fn evaluate_split(
@@ -304,6 +351,10 @@ pub fn evaluate_split(
         query_pooled,
         options,
     )?;
+    // How words and the embedding add up, fitted on training queries over
+    // training products of brands set aside (never on a suite), then used
+    // on the held-out products.
+    let ranking = fit_ranking(context, pooled, query_pooled, split, options)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     let heads = heads_from(&context.config, &fitted.tensors)?;
     let held_pooled = rows(pooled, held)?;
@@ -355,22 +406,31 @@ pub fn evaluate_split(
         classification.insert(name.to_string(), metrics(&labels, scores, &truth));
     }
 
+    let held_products: Vec<&Product> = held.iter().map(|&i| &catalog.products[i]).collect();
+    let lexicon = Lexicon::new(held_products.iter().copied());
+
     // Retrieval over the held-out products, one query suite at a time.
     let milih_products = heads.embed(&held_pooled)?;
     let frozen_products = l2_normalize(&frozen_held)?;
     let mut retrieval_report = BTreeMap::new();
     let mut per_query_ndcg = BTreeMap::new();
+    let mut closeness = BTreeMap::new();
     for (index, suite) in context.suites.iter().enumerate() {
         let texts: Vec<String> = suite.queries.iter().map(|q| q.text.clone()).collect();
         let milih_queries = match &tuned {
             Some(t) => &t.suites[index],
             None => &suite.pooled,
         };
+        let dense = similarities(&heads.embed(milih_queries)?, &milih_products)?;
+        let scored: Vec<Scored> = texts
+            .iter()
+            .zip(&dense)
+            .map(|(text, row)| Scored::new(text, row.clone(), &lexicon, &held_products))
+            .collect();
+        let hybrid: Vec<Vec<f32>> = scored.iter().map(|s| s.scores(&ranking.fusion)).collect();
         let methods_scores = [
-            (
-                method::MILIH,
-                similarities(&heads.embed(milih_queries)?, &milih_products)?,
-            ),
+            (method::MILIH, hybrid),
+            (method::MILIH_DENSE, dense),
             (
                 method::FROZEN,
                 similarities(&l2_normalize(&suite.pooled)?, &frozen_products)?,
@@ -404,6 +464,17 @@ pub fn evaluate_split(
             by_method.insert(name.to_string(), r);
             per_query.insert(name.to_string(), ndcg_per_query(scores, &relevant));
         }
+        closeness.insert(
+            suite.name.clone(),
+            closeness_counts(
+                &context.text_encoder,
+                &ranking,
+                &lexicon,
+                &texts,
+                &scored,
+                &relevant,
+            ),
+        );
         retrieval_report.insert(suite.name.clone(), by_method);
         per_query_ndcg.insert(suite.name.clone(), per_query);
     }
@@ -441,6 +512,8 @@ pub fn evaluate_split(
         tfidf_scores,
         frozen_lr_scores,
         per_query_ndcg,
+        closeness,
+        ranking,
         curve: fitted.curve,
         fit_seconds,
     })

@@ -15,6 +15,7 @@ use milih_model::bert::InputGram;
 use milih_model::quantized::{self, BlockGrid};
 use milih_model::{Engine, HybridConfig, Prediction, TextEncoder};
 use milih_rank::dot;
+use milih_rank::lexical::Ranking;
 use milih_rank::likeness::brand_neutral_products;
 use milih_rank::skin::SkinAnswers;
 use serde::{Deserialize, Serialize};
@@ -104,6 +105,11 @@ pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Ag
         }
         Err(_) => SkinAnswers::default(),
     };
+    let ranking = run_ranking(run)?;
+    println!(
+        "search ranking: fields (brand, name, ingredients) {:?}, concern {}, nothing close below {:.3}",
+        ranking.fusion.fields, ranking.fusion.concern, ranking.nothing_close_below
+    );
     let manifest = write_bundle(
         out,
         &config,
@@ -114,8 +120,18 @@ pub fn export(run: &Path, catalog: &Catalog, out: &Path) -> Result<(Manifest, Ag
         predictions,
         metrics,
         skin_answers,
+        ranking,
     )?;
     Ok((manifest, agreement))
+}
+
+/// The search ranking a run fitted (`ranking.json`); the embedding alone
+/// for a run from before it was fitted.
+fn run_ranking(run: &Path) -> Result<Ranking> {
+    match read(&run.join(run_files::RANKING)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).context("parsing the run's ranking.json"),
+        Err(_) => Ok(Ranking::default()),
+    }
 }
 
 /// The bundle's GGUF weights, with every low-bit encoder matrix rounded
@@ -164,8 +180,10 @@ pub fn index(bundle_dir: &Path, catalog: &Catalog, out: &Path) -> Result<Manifes
         catalog,
         predictions,
         metrics,
-        // The thresholds describe the model's probabilities, not a catalog.
+        // The thresholds describe the model's probabilities, not a catalog;
+        // the ranking weighs kinds of evidence, not particular products.
         bundle.catalog.skin_answers.clone(),
+        bundle.catalog.ranking,
     )
 }
 
@@ -229,6 +247,7 @@ pub fn write_bundle(
     predictions: Vec<Prediction>,
     metrics: serde_json::Value,
     skin_answers: SkinAnswers,
+    ranking: Ranking,
 ) -> Result<Manifest> {
     let dim = config.embedding_dim;
     let vectors: Vec<f32> = predictions
@@ -250,6 +269,7 @@ pub fn write_bundle(
             })
             .collect(),
         skin_answers,
+        ranking,
     };
     let contents: Vec<(&str, Vec<u8>)> = vec![
         (files::CONFIG, config_json.to_vec()),

@@ -12,6 +12,7 @@ pub mod evaluation;
 pub mod export;
 pub mod features;
 pub mod fsutil;
+pub mod fusion;
 pub mod gptq;
 pub mod heads;
 pub mod losses;

@@ -15,232 +15,10 @@
 use crate::queries::{fold, product_types, Need, Query};
 use milih_catalog::Catalog;
 use milih_rank::concerns::CONCERNS;
+use milih_rank::vocabulary::{concern_words, type_words, ACTIVES, SKIN_WORDS};
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-/// How shoppers name each product type of the catalog (the first is the
-/// catalog's own word).
-fn type_words(product_type: &str) -> &'static [&'static str] {
-    match product_type {
-        "Moisturizer" => &[
-            "moisturizer",
-            "moisturiser",
-            "face cream",
-            "day cream",
-            "night cream",
-            "lotion",
-            "gel cream",
-            "hydrator",
-        ],
-        "Cleanser" => &[
-            "cleanser",
-            "face wash",
-            "facial cleanser",
-            "cleansing gel",
-            "foaming cleanser",
-            "cleansing oil",
-            "makeup remover",
-            "toner",
-        ],
-        "Face Mask" => &[
-            "face mask",
-            "mask",
-            "sheet mask",
-            "overnight mask",
-            "clay mask",
-            "facial mask",
-        ],
-        "Treatment" => &[
-            "treatment",
-            "serum",
-            "essence",
-            "facial oil",
-            "spot treatment",
-            "peel",
-        ],
-        "Eye cream" => &[
-            "eye cream",
-            "under eye cream",
-            "eye gel",
-            "eye serum",
-            "eye balm",
-        ],
-        "Sun protect" => &[
-            "sunscreen",
-            "spf",
-            "sunblock",
-            "sun cream",
-            "sun protection",
-            "spf moisturizer",
-        ],
-        _ => &[],
-    }
-}
-
-/// How shoppers describe each skin type, in `SKIN_TYPES` order: phrases
-/// that complete "for ... skin" and whole phrases.
-const SKIN_WORDS: [(&[&str], &[&str]); 5] = [
-    (
-        &["combination", "combo", "mixed"],
-        &[
-            "an oily t-zone and dry cheeks",
-            "skin that is oily in some places and dry in others",
-        ],
-    ),
-    (
-        &["dry", "very dry", "flaky", "parched", "dry, tight"],
-        &[
-            "skin that feels tight after washing",
-            "dry flaky patches",
-            "something that won't dry my skin out",
-        ],
-    ),
-    (
-        &["normal", "balanced", "normal to combination"],
-        &[
-            "skin without any particular issues",
-            "everyday use on normal skin",
-        ],
-    ),
-    (
-        &["oily", "greasy", "shiny", "oily, acne-prone"],
-        &[
-            "an oily face",
-            "shine control",
-            "skin that gets greasy by midday",
-        ],
-    ),
-    (
-        &["sensitive", "reactive", "easily irritated", "delicate"],
-        &[
-            "skin that reacts to everything",
-            "skin that stings easily",
-            "sensitive, easily irritated skin",
-        ],
-    ),
-];
-
-/// How shoppers name each concern, by [`CONCERNS`] key.
-fn concern_words(key: &str) -> &'static [&'static str] {
-    match key {
-        "acne" => &[
-            "acne",
-            "breakouts",
-            "pimples",
-            "zits",
-            "blemishes",
-            "spots",
-            "acne-prone skin",
-            "clogged pores and breakouts",
-        ],
-        "pores" => &[
-            "blackheads",
-            "large pores",
-            "enlarged pores",
-            "congested skin",
-            "visible pores",
-            "clogged pores",
-        ],
-        "dark-spots" => &[
-            "dark spots",
-            "hyperpigmentation",
-            "sun spots",
-            "age spots",
-            "uneven skin tone",
-            "acne marks",
-            "discoloration",
-        ],
-        "dullness" => &[
-            "dull skin",
-            "dullness",
-            "a radiant glow",
-            "brightening",
-            "tired-looking skin",
-            "lack of radiance",
-        ],
-        "wrinkles" => &[
-            "fine lines and wrinkles",
-            "wrinkles",
-            "crow's feet",
-            "anti-aging",
-            "aging skin",
-            "loss of firmness",
-            "sagging skin",
-        ],
-        "dryness" => &[
-            "dehydration",
-            "dehydrated skin",
-            "hydration",
-            "lasting moisture",
-            "thirsty skin",
-            "dry skin",
-        ],
-        "redness" => &[
-            "redness",
-            "irritation",
-            "rosacea",
-            "calming irritated skin",
-            "soothing",
-            "red blotchy skin",
-        ],
-        "texture" => &[
-            "uneven texture",
-            "rough skin",
-            "bumpy skin",
-            "exfoliation",
-            "smoother skin",
-            "resurfacing",
-        ],
-        "dark-circles" => &[
-            "dark circles",
-            "puffiness",
-            "puffy eyes",
-            "tired eyes",
-            "under-eye bags",
-        ],
-        "sun" => &[
-            "sun protection",
-            "uv protection",
-            "protection from the sun",
-            "preventing sunburn",
-        ],
-        _ => &[],
-    }
-}
-
-/// Actives shoppers ask for by name: the words they type and the folded
-/// substrings of an ingredient list that contain them.
-const ACTIVES: &[(&[&str], &[&str])] = &[
-    (&["niacinamide", "vitamin b3"], &["niacinamide"]),
-    (&["salicylic acid", "bha"], &["salicylic acid"]),
-    (&["glycolic acid", "aha"], &["glycolic acid"]),
-    (&["lactic acid"], &["lactic acid"]),
-    (
-        &["retinol", "vitamin a", "retinoid"],
-        &["retinol", "retinyl", "retinal"],
-    ),
-    (&["vitamin c"], &["ascorbic acid", "ascorbyl"]),
-    (
-        &["hyaluronic acid"],
-        &["hyaluronic acid", "sodium hyaluronate"],
-    ),
-    (&["ceramides", "ceramide"], &["ceramide"]),
-    (&["peptides", "peptide"], &["peptide"]),
-    (&["squalane"], &["squalane"]),
-    (&["benzoyl peroxide"], &["benzoyl peroxide"]),
-    (&["sulfur"], &["sulfur"]),
-    (&["tea tree", "tea tree oil"], &["tea tree"]),
-    (&["charcoal"], &["charcoal"]),
-    (&["clay", "kaolin"], &["kaolin", "bentonite"]),
-    (&["zinc oxide", "mineral"], &["zinc oxide"]),
-    (&["caffeine"], &["caffeine"]),
-    (&["centella", "cica"], &["centella asiatica"]),
-    (&["shea butter"], &["shea butter", "butyrospermum"]),
-    (&["aloe", "aloe vera"], &["aloe"]),
-    (&["collagen"], &["collagen"]),
-    (&["honey"], &["honey", "mel extract"]),
-];
 
 /// "{type} for {skin} skin" and kin.
 const TYPE_SKIN_FRAMES: &[&str] = &[
@@ -471,12 +249,18 @@ pub fn training_queries(catalog: &Catalog, per_intent: usize, seed: u64) -> Vec<
         };
         queries.push(Query::named(text, need));
     }
+    // One product by its brand and name, and by its name alone, as shoppers
+    // type a name they saw ("ultra facial cream").
     for p in &catalog.products {
         let need = Need {
             product: Some(p.id),
             ..Need::default()
         };
-        queries.push(Query::named(format!("{} {}", p.brand, p.name), need));
+        queries.push(Query::named(
+            format!("{} {}", p.brand, p.name),
+            need.clone(),
+        ));
+        queries.push(Query::named(p.name.clone(), need));
     }
     let facts = crate::queries::Facts::all(catalog);
     queries.retain(|q| facts.iter().any(|f| q.is_relevant(f)));

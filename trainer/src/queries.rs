@@ -147,26 +147,7 @@ impl Need {
     }
 }
 
-/// Lower-case ASCII with accents folded and every run of other characters
-/// one space: "LANCÔME" and "lancome", "SK-II" and "sk ii" compare equal.
-pub fn fold(text: &str) -> String {
-    // Symbols go before transliteration, which would spell "™" as "tm".
-    let letters: String = text
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    let ascii = deunicode::deunicode(&letters).to_lowercase();
-    let mut folded = String::with_capacity(ascii.len());
-    for word in ascii.split(|c: char| !c.is_ascii_alphanumeric()) {
-        if !word.is_empty() {
-            if !folded.is_empty() {
-                folded.push(' ');
-            }
-            folded.push_str(word);
-        }
-    }
-    folded
-}
+pub use milih_rank::lexical::fold;
 
 /// The templated benchmark suites, in report order. Their queries are also
 /// training queries (relevance then only over training products).
@@ -369,14 +350,6 @@ mod tests {
             ingredients: list.map(str::to_owned),
             skin_labels: Some([true, false, true, true, false]),
         }
-    }
-
-    #[test]
-    fn folding_ignores_case_accents_and_punctuation() {
-        assert_eq!(fold("LANCÔME"), "lancome");
-        assert_eq!(fold("SK-II"), "sk ii");
-        assert_eq!(fold("Crème de la Mer™"), "creme de la mer");
-        assert_eq!(fold("KIEHL'S SINCE 1851"), "kiehl s since 1851");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub mod method {
     /// Milih's neighbours by the raw embedding, the brand's style kept
     /// (what "Similar products" ranked by before [`milih_rank::likeness`]).
     pub const MILIH_RAW: &str = "Milih, brand style kept";
+    /// Milih's search by the embedding alone, without word matches and the
+    /// concern boost ([`milih_rank::lexical::Fusion`]).
+    pub const MILIH_DENSE: &str = "Milih, embedding only";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,8 +93,27 @@ pub struct FoldResult {
     /// and method (the paired bootstrap resamples these).
     #[serde(default)]
     pub per_query_ndcg: BTreeMap<String, BTreeMap<String, Vec<f64>>>,
+    /// Per suite: how often the page would say "nothing close" or name a
+    /// missing word.
+    #[serde(default)]
+    pub closeness: BTreeMap<String, ClosenessCounts>,
+    /// The ranking fitted on this split's training queries.
+    #[serde(default)]
+    pub ranking: milih_rank::lexical::Ranking,
     pub curve: Vec<CurvePoint>,
     pub fit_seconds: f64,
+}
+
+/// Queries of one suite the page would flag (nothing close, or a word that
+/// names nothing), among those with and without a relevant product.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClosenessCounts {
+    pub with_relevant: usize,
+    pub with_relevant_flagged: usize,
+    pub without_relevant: usize,
+    pub without_relevant_flagged: usize,
+    /// Of all, those judged "nothing close".
+    pub nothing_close: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,24 +278,43 @@ pub fn intervals(
         let Some(baseline) = best_baseline(&metric, &[method::BM25, method::FROZEN]) else {
             continue;
         };
-        let pairs: Option<Vec<(&Vec<f64>, &Vec<f64>)>> = folds
-            .iter()
-            .map(|f| {
-                let by_method = f.per_query_ndcg.get(&suite)?;
-                Some((by_method.get(method::MILIH)?, by_method.get(&baseline)?))
-            })
-            .collect();
-        let Some(pairs) = pairs else { continue };
-        let sizes: Vec<usize> = pairs.iter().map(|(a, _)| a.len()).collect();
-        if let Some(interval) = paired_interval(
-            &sizes,
-            |f, units| mean_difference(pairs[f].0, pairs[f].1, units),
-            seed,
-        ) {
-            out.insert(metric, Comparison { baseline, interval });
+        if let Some(c) = suite_interval(folds, &suite, method::MILIH_DENSE, seed) {
+            out.insert(format!("{metric} {VERSUS_EMBEDDING}"), c);
+        }
+        if let Some(c) = suite_interval(folds, &suite, &baseline, seed) {
+            out.insert(metric, c);
         }
     }
     out
+}
+
+/// The key suffix of a suite's "Milih minus its embedding alone" interval.
+pub const VERSUS_EMBEDDING: &str = "vs embedding only";
+
+/// Milih minus `baseline` on one suite's per-query nDCG@10, paired.
+fn suite_interval(
+    folds: &[FoldResult],
+    suite: &str,
+    baseline: &str,
+    seed: u64,
+) -> Option<Comparison> {
+    let pairs: Vec<(&Vec<f64>, &Vec<f64>)> = folds
+        .iter()
+        .map(|f| {
+            let by_method = f.per_query_ndcg.get(suite)?;
+            Some((by_method.get(method::MILIH)?, by_method.get(baseline)?))
+        })
+        .collect::<Option<_>>()?;
+    let sizes: Vec<usize> = pairs.iter().map(|(a, _)| a.len()).collect();
+    let interval = paired_interval(
+        &sizes,
+        |f, units| mean_difference(pairs[f].0, pairs[f].1, units),
+        seed,
+    )?;
+    Some(Comparison {
+        baseline: baseline.to_owned(),
+        interval,
+    })
 }
 
 /// Metric → method → mean ± sd over the splits.
@@ -385,10 +426,10 @@ pub fn markdown(report: &Report) -> String {
             };
             let cols = columns(first);
             md.push_str(&format!(
-                "\n| metric | {} | Milih − best baseline [95 % CI] |\n|---|",
+                "\n| metric | {} | Milih − best baseline [95 % CI] | Milih − embedding only [95 % CI] |\n|---|",
                 cols.join(" | ")
             ));
-            md.push_str(&"---|".repeat(cols.len() + 1));
+            md.push_str(&"---|".repeat(cols.len() + 2));
             md.push('\n');
             for metric in metrics {
                 let row: Vec<String> = cols
@@ -403,12 +444,63 @@ pub fn markdown(report: &Report) -> String {
                     .intervals
                     .get(metric)
                     .map_or("".into(), |c| format!("{} (vs {})", c.interval, c.baseline));
+                let versus_embedding = p
+                    .intervals
+                    .get(&format!("{metric} {VERSUS_EMBEDDING}"))
+                    .map_or("".into(), |c| c.interval.to_string());
                 md.push_str(&format!(
-                    "| {metric} | {} | {interval} |\n",
+                    "| {metric} | {} | {interval} | {versus_embedding} |\n",
                     row.join(" | ")
                 ));
             }
         }
+        md.push_str(&closeness_markdown(&p.folds));
+    }
+    md
+}
+
+/// What the page would say about each suite's searches, summed over the
+/// splits, and the fusion weights each split fitted.
+fn closeness_markdown(folds: &[FoldResult]) -> String {
+    let mut totals: BTreeMap<&String, ClosenessCounts> = BTreeMap::new();
+    for fold in folds {
+        for (suite, c) in &fold.closeness {
+            let t = totals.entry(suite).or_default();
+            t.with_relevant += c.with_relevant;
+            t.with_relevant_flagged += c.with_relevant_flagged;
+            t.without_relevant += c.without_relevant;
+            t.without_relevant_flagged += c.without_relevant_flagged;
+            t.nothing_close += c.nothing_close;
+        }
+    }
+    if totals.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\nSearches the page would flag (\"nothing close\", or a word that names nothing in \
+         the held-out products), summed over the splits:\n\n\
+         | suite | flagged, with a relevant product | flagged, without one | of which \"nothing close\" |\n|---|---|---|---|\n",
+    );
+    for (suite, t) in totals {
+        md.push_str(&format!(
+            "| {suite} | {} of {} | {} of {} | {} |\n",
+            t.with_relevant_flagged,
+            t.with_relevant,
+            t.without_relevant_flagged,
+            t.without_relevant,
+            t.nothing_close
+        ));
+    }
+    md.push_str("\nFitted per split (fields brand, name, ingredients; concern boost; \"nothing close\" below):\n\n");
+    for (i, fold) in folds.iter().enumerate() {
+        let r = &fold.ranking;
+        md.push_str(&format!(
+            "- split {}: {:?}; {}; {:.3}\n",
+            i + 1,
+            r.fusion.fields,
+            r.fusion.concern,
+            r.nothing_close_below
+        ));
     }
     md
 }

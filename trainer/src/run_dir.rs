@@ -50,6 +50,8 @@ pub mod run_files {
     pub const SPLIT: &str = "split.json";
     /// What the skin-type probabilities mean ([`milih_rank::skin`]).
     pub const SKIN_ANSWERS: &str = "skin-answers.json";
+    /// How searches weigh word matches ([`milih_rank::lexical::Ranking`]).
+    pub const RANKING: &str = "ranking.json";
     pub const CHECKPOINTS: &str = "checkpoints";
 }
 

@@ -318,6 +318,15 @@ fn train_frozen(
         query_pooled,
         &options,
     )?;
+    let ranking = crate::fusion::fit_ranking(&data, pooled, query_pooled, &split, &options)?;
+    eprintln!(
+        "search ranking: fields (brand, name, ingredients) {:?}, concern {}, nothing close below {:.3}",
+        ranking.fusion.fields, ranking.fusion.concern, ranking.nothing_close_below
+    );
+    write_atomic(
+        &out.join(run_files::RANKING),
+        &serde_json::to_vec_pretty(&ranking)?,
+    )?;
     let answers = skin_answers(&data, pooled, catalog, &split, &options)?;
     write_atomic(
         &out.join(run_files::SKIN_ANSWERS),

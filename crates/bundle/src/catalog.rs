@@ -27,6 +27,10 @@ pub struct ExportedCatalog {
     /// whose predictions then all read "unknown".
     #[serde(default)]
     pub skin_answers: milih_rank::skin::SkinAnswers,
+    /// How searches weigh word matches against the embedding, and when they
+    /// found nothing close; absent in older bundles (the embedding alone).
+    #[serde(default)]
+    pub ranking: milih_rank::lexical::Ranking,
 }
 
 /// The most bytes a packed file may inflate to: far beyond any real catalog

@@ -255,6 +255,7 @@ mod tests {
                 map: [0.5, 0.5],
             }],
             skin_answers: Default::default(),
+            ranking: Default::default(),
         };
         let embeddings = Int8Embeddings::quantize(&[0.6, 0.8], 2);
         let contents: HashMap<String, Vec<u8>> = [

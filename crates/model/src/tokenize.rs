@@ -50,6 +50,13 @@ impl TextEncoder {
         self.tokenizer.get_vocab(true).into_values().max()
     }
 
+    /// Whether `word` is one whole token of the vocabulary: a common word
+    /// of the language the model was pretrained on, rather than a name or
+    /// a misspelling it reads in pieces.
+    pub fn is_whole_word(&self, word: &str) -> bool {
+        self.tokenizer.token_to_id(word).is_some()
+    }
+
     pub fn max_length(&self) -> usize {
         self.max_length
     }

@@ -9,8 +9,11 @@
 
 pub mod avoid;
 pub mod concerns;
+pub mod hybrid;
+pub mod lexical;
 pub mod likeness;
 pub mod skin;
+pub mod vocabulary;
 pub mod wording;
 
 use avoid::caught_by;
@@ -243,6 +246,18 @@ pub fn top_k(
     k: usize,
     accept: impl Fn(usize) -> bool,
 ) -> Vec<Hit> {
+    top_k_adjusted(query, embeddings, k, accept, |_, score| score)
+}
+
+/// [`top_k`] by `adjust(index, cosine)` instead of the cosine alone (the
+/// word matches of a search, [`lexical::Fusion`]).
+pub fn top_k_adjusted(
+    query: &[f32],
+    embeddings: &Int8Embeddings,
+    k: usize,
+    accept: impl Fn(usize) -> bool,
+    adjust: impl Fn(usize, f32) -> f32,
+) -> Vec<Hit> {
     if embeddings.dim == 0 || query.len() != embeddings.dim || k == 0 {
         return Vec::new();
     }
@@ -253,7 +268,8 @@ pub fn top_k(
             .then(a.index.cmp(&b.index))
     };
     let mut best: Vec<Hit> = Vec::with_capacity(k + 1);
-    embeddings.scores(query, |index, score| {
+    embeddings.scores(query, |index, cosine| {
+        let score = adjust(index, cosine);
         // Rows come in index order, so an equal score never displaces a kept
         // one: only a strictly better score gets in once `k` are kept.
         let beats_worst = |worst: &Hit| score.partial_cmp(&worst.score) == Some(Ordering::Greater);

@@ -28,6 +28,7 @@ use crate::url_state::{UrlState, View};
 use leptos::prelude::*;
 use milih_catalog::SKIN_TYPES;
 use milih_rank::concerns::CONCERNS;
+use milih_rank::lexical::Closeness;
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -54,15 +55,18 @@ enum Status {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Outcome {
-    query_text: String,
+    /// What was asked, in the shopper's words.
+    asked: String,
     /// Filters beyond the query text, in words.
     filters: String,
     results: Vec<ResultCard>,
     millis: f64,
     /// Avoid terms that caught nothing in the catalog.
     unknown_avoid: Vec<UnknownTerm>,
-    /// Price and rating wishes taken from the text, shown as chips.
+    /// Wishes read in the text, shown as chips.
     understood: Vec<Understood>,
+    /// Whether the results are close to the words typed.
+    closeness: Closeness,
 }
 
 /// A product and its nearest neighbours.

@@ -4,7 +4,7 @@ use super::card::{skin_labels, Card};
 use super::fields::filter_of;
 use super::state::{page, Page};
 use super::{Status, RESULTS_MAX, RESULTS_SHOWN};
-use crate::protocol::{price_conflict, without_phrase, SIMILAR_SCOPE};
+use crate::protocol::{closeness_sentence, price_conflict, without_phrase, SIMILAR_SCOPE};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -55,7 +55,7 @@ pub(super) fn Results() -> impl IntoView {
             <h2 class="visually-hidden">"Results"</h2>
             {move || request_error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
             // An empty query (nothing chosen yet) is answered like no search at all.
-            {move || match outcome.get().filter(|o| !o.query_text.is_empty()) {
+            {move || match outcome.get().filter(|o| !o.asked.is_empty()) {
                 _ if status.with(|s| matches!(s, Status::Failed(_))) => ().into_any(),
                 None if !page.is_ready() => view! { <p class="hint">"Results appear here as soon as the model has loaded."</p> }.into_any(),
                 None => view! {
@@ -79,8 +79,9 @@ pub(super) fn Results() -> impl IntoView {
                     // A full page suggests there are more.
                     let more = o.results.len() >= shown.get_untracked() && o.results.len() < RESULTS_MAX;
                     view! {
+                        {closeness_sentence(&o.closeness).map(|sentence| view! { <p class="closeness" role="status">{sentence}</p> })}
                         <p class="summary" data-millis=format!("{:.1}", o.millis)>
-                            {format!("{} results for “{}”", o.results.len(), o.query_text)}
+                            {format!("{} results for {}", o.results.len(), o.asked)}
                             {(!o.filters.is_empty()).then(|| view! { <span class="filters">{format!(" · {}", o.filters)}</span> })}
                             {format!(" ({:.0} ms)", o.millis)}
                         </p>

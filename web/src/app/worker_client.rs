@@ -151,17 +151,19 @@ pub(super) fn start_worker(page: Page, copies: RwSignal<BundleCopies>) {
             }),
             Response::Results {
                 id,
-                query_text,
+                asked,
                 filters,
                 results,
                 millis,
                 unknown_avoid,
                 understood,
+                closeness,
             } => {
                 if id == latest_search.get_untracked() {
                     request_error.set(None);
                     outcome.set(Some(Outcome {
-                        query_text,
+                        asked,
+                        closeness,
                         filters,
                         results,
                         unknown_avoid,

@@ -1,8 +1,16 @@
-//! Price and rating wishes said in free text ("under $20", "cheap", "best
-//! rated", "4 stars and up"). They are not descriptions of a product, so
-//! they are taken out of the text the model embeds and become filters or an
-//! order, shown to the shopper as chips they can remove.
+//! Wishes said in free text, shown to the shopper as chips they can remove:
+//! price and rating ("under $20", "cheap", "best rated", "4 stars and up")
+//! and skin types ("for my oily skin") are no description of a product, so
+//! they leave the text the model embeds and become filters or an order;
+//! product types ("serum") and concerns ("breakouts") stay in the text, as
+//! they describe what is sought, and also become a type filter and a concern.
 
+use milih_catalog::SKIN_TYPES;
+use milih_rank::avoid::{AvoidGroup, AVOID_GROUPS};
+use milih_rank::concerns::CONCERNS;
+use milih_rank::vocabulary::{
+    concern_at, phrase_words, product_type_at, skin_types_at, PRODUCT_TYPES,
+};
 use serde::{Deserialize, Serialize};
 
 /// One wish understood in the text.
@@ -17,6 +25,15 @@ pub enum Wish {
     Luxury,
     /// Best rated first among the good matches.
     BestRated,
+    /// A skin type, by index into `SKIN_TYPES`.
+    Skin(usize),
+    /// A product type, by index into `PRODUCT_TYPES`.
+    Type(usize),
+    /// A concern, by index into `CONCERNS`.
+    Concern(usize),
+    /// An avoid group ("fragrance free", "without parabens"), by index into
+    /// `AVOID_GROUPS`.
+    Avoid(usize),
 }
 
 impl Wish {
@@ -29,6 +46,23 @@ impl Wish {
             Wish::Cheapest => "cheapest first".into(),
             Wish::Luxury => "most expensive first".into(),
             Wish::BestRated => "best rated first".into(),
+            Wish::Skin(i) => format!(
+                "for {} skin",
+                SKIN_TYPES.get(i).copied().unwrap_or("any").to_lowercase()
+            ),
+            Wish::Type(i) => format!(
+                "type: {}",
+                PRODUCT_TYPES
+                    .get(i)
+                    .copied()
+                    .unwrap_or("any")
+                    .to_lowercase()
+            ),
+            Wish::Concern(i) => format!("for {}", CONCERNS.get(i).map_or("a concern", |c| c.label)),
+            Wish::Avoid(i) => format!(
+                "without {}",
+                AVOID_GROUPS.get(i).map_or("these", |g| g.label)
+            ),
         }
     }
 }
@@ -68,6 +102,8 @@ const AT_MOST: [&[&str]; 7] = [
     &["at", "most"],
 ];
 const AT_LEAST: [&[&str]; 4] = [&["over"], &["above"], &["more", "than"], &["at", "least"]];
+/// Words that lead to a skin type ("for my oily skin").
+const LEADS_TO_SKIN: [&str; 3] = ["for", "my", "your"];
 const CURRENCY_WORDS: [&str; 4] = ["dollars", "dollar", "usd", "bucks"];
 const STAR_WORDS: [&str; 2] = ["stars", "star"];
 const AND_UP: [&[&str]; 4] = [
@@ -87,22 +123,55 @@ pub fn understand(text: &str) -> (String, Vec<Understood>) {
                 .to_lowercase()
         })
         .collect();
+    let folded: Vec<String> = words.iter().map(|w| phrase_words(w).concat()).collect();
     let mut kept = Vec::new();
     let mut found = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        match wish_at(&lower, i) {
-            Some((wish, len)) => {
-                found.push(Understood {
-                    wish,
-                    phrase: words[i..i + len].join(" "),
-                });
-                i += len;
+        let phrase = |len: usize| words[i..i + len].join(" ");
+        if let Some((wish, len)) = wish_at(&lower, i) {
+            found.push(Understood {
+                wish,
+                phrase: phrase(len),
+            });
+            i += len;
+        } else if let Some((group, len)) = avoid_at(&lower, i) {
+            found.push(Understood {
+                wish: Wish::Avoid(group),
+                phrase: phrase(len),
+            });
+            i += len;
+        } else if let Some((skins, len)) = skin_types_at(&folded, i) {
+            // "for my oily skin" goes whole: the words leading to it say
+            // nothing once the skin type is a filter.
+            let mut start = i;
+            while start > 0
+                && LEADS_TO_SKIN.contains(&lower[start - 1].as_str())
+                && kept.last() == Some(&words[start - 1])
+            {
+                kept.pop();
+                start -= 1;
             }
-            None => {
-                kept.push(words[i]);
-                i += 1;
-            }
+            let phrase = words[start..i + len].join(" ");
+            found.extend(skins.into_iter().map(|s| Understood {
+                wish: Wish::Skin(s),
+                phrase: phrase.clone(),
+            }));
+            i += len;
+        } else if let Some((wish, len)) = product_type_at(&folded, i)
+            .map(|(t, len)| (Wish::Type(t), len))
+            .or_else(|| concern_at(&folded, i).map(|(c, len)| (Wish::Concern(c), len)))
+        {
+            // Descriptive: the words stay for the model to read.
+            found.push(Understood {
+                wish,
+                phrase: phrase(len),
+            });
+            kept.extend(&words[i..i + len]);
+            i += len;
+        } else {
+            kept.push(words[i]);
+            i += 1;
         }
     }
     (kept.join(" "), found)
@@ -139,6 +208,26 @@ fn wish_at(words: &[String], i: usize) -> Option<(Wish, usize)> {
     }
     if LUXURY.contains(&words[i].as_str()) {
         return Some((Wish::Luxury, 1));
+    }
+    None
+}
+
+/// An avoid group named at word `i` as something to leave out
+/// ("fragrance-free", "paraben free", "without sulfates", "no perfume"):
+/// its index in `AVOID_GROUPS` and the words it takes.
+fn avoid_at(words: &[String], i: usize) -> Option<(usize, usize)> {
+    let group = |word: &str| {
+        AvoidGroup::named(word).and_then(|g| AVOID_GROUPS.iter().position(|a| a.key == g.key))
+    };
+    let word = words[i].as_str();
+    if let Some(named) = word.strip_suffix("-free") {
+        return group(named).map(|g| (g, 1));
+    }
+    if matches!(word, "without" | "no") {
+        return words.get(i + 1).and_then(|w| group(w)).map(|g| (g, 2));
+    }
+    if words.get(i + 1).is_some_and(|w| w == "free") {
+        return group(word).map(|g| (g, 2));
     }
     None
 }
@@ -187,9 +276,83 @@ fn rating_at(words: &[String], i: usize) -> Option<(f32, usize)> {
 mod tests {
     use super::*;
 
+    /// The text left and the price and rating wishes (the words' other
+    /// wishes are tested apart).
     fn wishes(text: &str) -> (String, Vec<Wish>) {
         let (rest, found) = understand(text);
-        (rest, found.into_iter().map(|u| u.wish).collect())
+        let priced = found
+            .into_iter()
+            .map(|u| u.wish)
+            .filter(|w| {
+                !matches!(
+                    w,
+                    Wish::Skin(_) | Wish::Type(_) | Wish::Concern(_) | Wish::Avoid(_)
+                )
+            })
+            .collect();
+        (rest, priced)
+    }
+
+    fn position<T>(list: &[T], wanted: impl Fn(&T) -> bool) -> usize {
+        list.iter().position(wanted).unwrap()
+    }
+
+    #[test]
+    fn what_to_leave_out_becomes_an_avoid_chip() {
+        let fragrance = position(AVOID_GROUPS, |g| g.key == "fragrance");
+        let parabens = position(AVOID_GROUPS, |g| g.key == "parabens");
+        for text in [
+            "fragrance-free lotion",
+            "Fragrance free lotion",
+            "lotion without perfume",
+            "lotion, no fragrance",
+        ] {
+            let (rest, found) = understand(text);
+            let wishes: Vec<Wish> = found.iter().map(|u| u.wish).collect();
+            assert!(
+                wishes.contains(&Wish::Avoid(fragrance)),
+                "{text}: {wishes:?}"
+            );
+            assert!(!rest.to_lowercase().contains("fragrance"), "{text}: {rest}");
+        }
+        let (_, found) = understand("paraben-free serum");
+        assert_eq!(found[0].wish, Wish::Avoid(parabens));
+        assert_eq!(found[0].wish.words(), "without parabens");
+        // Words that only look alike stay words.
+        assert!(understand("no makeup look")
+            .1
+            .iter()
+            .all(|u| !matches!(u.wish, Wish::Avoid(_))));
+    }
+
+    #[test]
+    fn skin_types_types_and_concerns_become_chips() {
+        let oily = position(&SKIN_TYPES, |s| *s == "Oily");
+        let dry = position(&SKIN_TYPES, |s| *s == "Dry");
+        let sensitive = position(&SKIN_TYPES, |s| *s == "Sensitive");
+        let treatment = position(&PRODUCT_TYPES, |t| *t == "Treatment");
+        let eye = position(&PRODUCT_TYPES, |t| *t == "Eye cream");
+        let acne = position(CONCERNS, |c| c.key == "acne");
+        let (rest, found) = understand("Serum for my oily skin and breakouts");
+        let wishes: Vec<Wish> = found.iter().map(|u| u.wish).collect();
+        assert_eq!(
+            wishes,
+            [Wish::Type(treatment), Wish::Skin(oily), Wish::Concern(acne)]
+        );
+        // The skin type leaves the text; the type and the concern stay.
+        assert_eq!(rest, "Serum and breakouts");
+        assert_eq!(found[1].phrase, "for my oily skin");
+        assert_eq!(found[1].wish.words(), "for oily skin");
+        assert_eq!(found[2].wish.words(), "for acne and blemishes");
+        let (_, found) = understand("cream for dry, sensitive skin under eye cream");
+        let wishes: Vec<Wish> = found.iter().map(|u| u.wish).collect();
+        assert_eq!(
+            wishes,
+            [Wish::Skin(dry), Wish::Skin(sensitive), Wish::Type(eye)]
+        );
+        assert_eq!(found[0].phrase, "for dry, sensitive skin");
+        // No adjective, no skin type; a lone "cream" is no type.
+        assert!(understand("skin cream").1.is_empty());
     }
 
     #[test]
@@ -257,9 +420,10 @@ mod tests {
     fn the_phrase_is_kept_as_typed_for_its_chip() {
         let (rest, found) = understand("Gentle cleanser UNDER $25, 4 stars or more");
         assert_eq!(rest, "Gentle cleanser");
-        assert_eq!(found[0].phrase, "UNDER $25,");
-        assert_eq!(found[0].wish.words(), "price at most $25");
-        assert_eq!(found[1].phrase, "4 stars or more");
-        assert_eq!(found[1].wish.words(), "4+ stars");
+        assert_eq!(found[0].phrase, "cleanser");
+        assert_eq!(found[1].phrase, "UNDER $25,");
+        assert_eq!(found[1].wish.words(), "price at most $25");
+        assert_eq!(found[2].phrase, "4 stars or more");
+        assert_eq!(found[2].wish.words(), "4+ stars");
     }
 }

@@ -19,11 +19,39 @@ pub use search::{
 };
 
 use milih_catalog::Product;
+use milih_rank::lexical::Closeness;
 use milih_rank::skin::Lean;
 use milih_rank::{Filter, SkinFit};
 use serde::{Deserialize, Serialize};
 
 pub use milih_bundle::files::KEEP_COPIES;
+
+fn close() -> Closeness {
+    Closeness::Close
+}
+
+/// What the page says above results that are not close to the words typed;
+/// nothing when they are.
+pub fn closeness_sentence(closeness: &Closeness) -> Option<String> {
+    match closeness {
+        Closeness::Close => None,
+        Closeness::UnknownWords(words) => {
+            // Three words say it; a pasted page of them would bury it.
+            let mut quoted: Vec<String> = words.iter().take(3).map(|w| format!("“{w}”")).collect();
+            if words.len() > 3 {
+                quoted.push(format!("{} more words", words.len() - 3));
+            }
+            Some(format!(
+                "No product, brand or ingredient called {} in this catalog; closest in meaning:",
+                quoted.join(" or ")
+            ))
+        }
+        Closeness::NothingClose => Some(
+            "Nothing close to your words in this catalog; the nearest in meaning, though not close:"
+                .into(),
+        ),
+    }
+}
 
 /// An avoid term that caught nothing in the whole catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,7 +158,8 @@ pub enum Response {
     },
     Results {
         id: u64,
-        query_text: String,
+        /// What was asked, in the shopper's words ([`Search::asked_words`]).
+        asked: String,
         /// The filters the text does not say, as [`Search::filter_summary`].
         filters: String,
         results: Vec<ResultCard>,
@@ -139,9 +168,12 @@ pub enum Response {
         /// each with what the shopper may have meant.
         #[serde(default)]
         unknown_avoid: Vec<UnknownTerm>,
-        /// Price and rating wishes taken from the text (the page's chips).
+        /// Wishes read in the text (the page's chips).
         #[serde(default)]
         understood: Vec<Understood>,
+        /// Whether the best results are close to the words typed.
+        #[serde(default = "close")]
+        closeness: Closeness,
     },
     /// The answer to [`Request::Similar`].
     Similar {

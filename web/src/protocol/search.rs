@@ -4,8 +4,10 @@
 use super::intents::{understand, Understood, Wish};
 use super::*;
 use milih_catalog::{Product, SKIN_TYPES};
+use milih_rank::avoid::{AvoidGroup, AVOID_GROUPS};
 use milih_rank::concerns::Concern;
 use milih_rank::skin::Answer;
+use milih_rank::vocabulary::PRODUCT_TYPES;
 use milih_rank::wording;
 use milih_rank::SkinFit;
 
@@ -19,14 +21,28 @@ impl Search {
     /// each concern in the words the embedding head learned for it.
     /// Empty when the user has asked for nothing.
     pub fn query_text(&self) -> String {
-        // Control characters (tabs, newlines, escapes) separate words like spaces.
+        let mut parts = vec![self.clean_text(), self.kind_words()];
+        let concerns: Vec<&str> = self.concerns().map(|c| c.phrase).collect();
+        parts.push(concerns.join(", "));
+        parts.retain(|p| !p.is_empty());
+        parts.join(" | ")
+    }
+
+    /// The free text bounded, control characters (tabs, newlines, escapes)
+    /// as spaces, each run of spaces as one.
+    fn clean_text(&self) -> String {
         let text: String = self
             .text
             .chars()
             .take(MAX_QUERY_CHARS)
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        let mut parts = vec![text.split_whitespace().collect::<Vec<_>>().join(" ")];
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// What the type and skin-type filters ask, e.g. "moisturizer for dry
+    /// skin"; empty without either.
+    fn kind_words(&self) -> String {
         let types: Vec<&str> = self
             .filter
             .product_types
@@ -39,15 +55,11 @@ impl Search {
             .iter()
             .filter_map(|&i| SKIN_TYPES.get(i).copied())
             .collect();
-        parts.push(if skins.is_empty() {
+        if skins.is_empty() {
             types.join(" or ").to_lowercase()
         } else {
             wording::for_skin(&types, &skins)
-        });
-        let concerns: Vec<&str> = self.concerns().map(|c| c.phrase).collect();
-        parts.push(concerns.join(", "));
-        parts.retain(|p| !p.is_empty());
-        parts.join(" | ")
+        }
     }
 }
 
@@ -141,6 +153,23 @@ impl Search {
     }
 }
 
+impl Search {
+    /// What was asked, in the shopper's words, for the results' heading: the
+    /// text as typed, in quotes, then what the form chose, e.g. "“rich night
+    /// cream” · moisturizer for dry skin · for acne and blemishes".
+    pub fn asked_words(&self) -> String {
+        let text = self.clean_text();
+        let mut parts = Vec::new();
+        if !text.is_empty() {
+            parts.push(format!("“{text}”"));
+        }
+        parts.push(self.kind_words());
+        parts.extend(self.concerns().map(|c| format!("for {}", c.label)));
+        parts.retain(|p| !p.is_empty());
+        parts.join(" · ")
+    }
+}
+
 /// Why no product can match, when the price bounds contradict each other.
 pub fn price_conflict(min_price: Option<f32>, max_price: Option<f32>) -> Option<String> {
     match (min_price, max_price) {
@@ -174,6 +203,9 @@ pub enum Order {
     Cheapest,
     Luxury,
     BestRated,
+    /// Surest fit for the chosen skin types first, then best rated: the
+    /// order of a search made of filters alone.
+    BestFit,
 }
 
 /// A search with the wishes of its text taken out and applied.
@@ -183,6 +215,10 @@ pub struct Understanding {
     pub search: Search,
     pub understood: Vec<Understood>,
     pub order: Option<Order>,
+    /// Concerns named in the words ("breakouts"), by index into `CONCERNS`:
+    /// they raise products with their actives and explain the results, but
+    /// stay words for the model rather than being added to its sentence.
+    pub named_concerns: Vec<usize>,
 }
 
 impl Search {
@@ -196,9 +232,37 @@ impl Search {
             ..self.clone()
         };
         let mut order = None;
+        let mut named_concerns = Vec::new();
+        let form_chose_types = !search.filter.product_types.is_empty();
         let f = &mut search.filter;
         for u in &understood {
             match u.wish {
+                Wish::Skin(s) => {
+                    if !f.skin_types.contains(&s) {
+                        f.skin_types.push(s);
+                    }
+                }
+                // Types chosen in the form win over types named in words.
+                Wish::Type(t) => {
+                    let name = PRODUCT_TYPES[t.min(PRODUCT_TYPES.len() - 1)].to_owned();
+                    if !form_chose_types && !f.product_types.contains(&name) {
+                        f.product_types.push(name);
+                    }
+                }
+                Wish::Concern(c) => {
+                    if !named_concerns.contains(&c) {
+                        named_concerns.push(c);
+                    }
+                }
+                Wish::Avoid(g) => {
+                    if let Some(group) = AVOID_GROUPS.get(g) {
+                        let named =
+                            |a: &String| AvoidGroup::named(a).is_some_and(|n| n.key == group.key);
+                        if !f.avoid_ingredients.iter().any(named) {
+                            f.avoid_ingredients.push(group.key.to_owned());
+                        }
+                    }
+                }
                 Wish::MaxPrice(p) => f.max_price = Some(f.max_price.map_or(p, |m| m.min(p))),
                 Wish::MinPrice(p) => f.min_price = Some(f.min_price.map_or(p, |m| m.max(p))),
                 Wish::MinRating(r) => f.min_rating = Some(f.min_rating.map_or(r, |m| m.max(r))),
@@ -211,6 +275,7 @@ impl Search {
             search,
             understood,
             order,
+            named_concerns,
         }
     }
 }

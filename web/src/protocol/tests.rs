@@ -195,6 +195,7 @@ fn collection_stats_count_types_brands_and_predicted_labels() {
                 4
             ],
         },
+        ranking: Default::default(),
     };
     let labels: Vec<String> = SKIN_TYPES.iter().map(|s| s.to_string()).collect();
     let stats = CollectionStats::of(&catalog, &labels, 100, 5.0);
@@ -334,10 +335,56 @@ fn wishes_in_the_text_become_filters_and_an_order() {
     );
     assert_eq!(u.search.filter.min_rating, Some(4.5));
     assert_eq!(u.order, Some(Order::Cheapest));
-    assert_eq!(u.understood.len(), 2);
+    // Cheapest, the price bound, and the type "moisturizer", which stays a
+    // word of the text and also filters by type.
+    assert_eq!(u.understood.len(), 3);
+    assert_eq!(u.search.filter.product_types, ["Moisturizer"]);
     assert_eq!(
         without_phrase("cheap moisturizer under $20", "under $20"),
         "cheap moisturizer"
     );
     assert_eq!(without_phrase("cheap moisturizer", "cheap"), "moisturizer");
+}
+
+#[test]
+fn the_heading_says_what_was_asked_in_the_shoppers_words() {
+    let search = Search {
+        text: "  rich\tnight cream ".into(),
+        filter: Filter {
+            skin_types: vec![1],
+            product_types: vec!["Moisturizer".into()],
+            ..Filter::default()
+        },
+        concerns: vec!["acne".into()],
+        ..Search::default()
+    };
+    assert_eq!(
+        search.asked_words(),
+        "“rich night cream” · moisturizer for dry skin · for acne and blemishes"
+    );
+    let filters_only = Search {
+        text: String::new(),
+        ..search
+    };
+    assert_eq!(
+        filters_only.asked_words(),
+        "moisturizer for dry skin · for acne and blemishes"
+    );
+    assert_eq!(Search::default().asked_words(), "");
+}
+
+#[test]
+fn results_far_from_the_words_say_so() {
+    use milih_rank::lexical::Closeness;
+    assert_eq!(closeness_sentence(&Closeness::Close), None);
+    let unknown = closeness_sentence(&Closeness::UnknownWords(vec!["cetaphil".into()])).unwrap();
+    assert!(
+        unknown.contains("called “cetaphil” in this catalog"),
+        "{unknown}"
+    );
+    let many: Vec<String> = (0..10).map(|i| format!("w{i}")).collect();
+    let many = closeness_sentence(&Closeness::UnknownWords(many)).unwrap();
+    assert!(many.contains("“w2” or 7 more words"), "{many}");
+    let nothing = closeness_sentence(&Closeness::NothingClose).unwrap();
+    assert!(nothing.starts_with("Nothing close to your words"));
 }

@@ -8,6 +8,7 @@ use crate::protocol::{CollectionStats, Response};
 use milih_bundle::{files, Bundle, FileEntry, Manifest, StreamDigest};
 use milih_model::quantized::{GgufStream, InferenceWeights};
 use milih_model::{Engine, ModelError};
+use milih_rank::hybrid::SearchWords;
 use milih_rank::likeness::brand_neutral_int8;
 use milih_rank::skin::{leans, Lean};
 use milih_rank::{dot, Int8Embeddings};
@@ -134,11 +135,15 @@ pub(super) fn start_model(
     bundle.config_json = Vec::new();
     let leans = product_leans(&bundle.catalog);
     let likeness = product_likeness(&bundle);
+    let products: Vec<&milih_catalog::Product> =
+        bundle.catalog.products.iter().map(|p| &p.product).collect();
+    let words = SearchWords::new(&products);
     Ok(Loaded {
         engine,
         bundle,
         leans,
         likeness,
+        words,
     })
 }
 

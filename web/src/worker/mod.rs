@@ -14,6 +14,7 @@ use serve::handle;
 use crate::protocol::{Request, Response};
 use milih_bundle::Bundle;
 use milih_model::Engine;
+use milih_rank::hybrid::SearchWords;
 use milih_rank::skin::Lean;
 use milih_rank::Int8Embeddings;
 use std::cell::RefCell;
@@ -29,6 +30,8 @@ struct Loaded {
     /// The product embeddings with each brand's house style taken out:
     /// what "Similar products" ranks by ([`milih_rank::likeness`]).
     likeness: Int8Embeddings,
+    /// The catalog's words and each product's concerns, for searches.
+    words: SearchWords,
 }
 
 thread_local! {

@@ -10,6 +10,8 @@ use crate::protocol::{
 };
 use crate::protocol::{Order, Understanding};
 use milih_rank::avoid::{did_you_mean, is_known_term};
+use milih_rank::concerns::CONCERNS;
+use milih_rank::lexical::Closeness;
 use milih_rank::wording;
 use milih_rank::Filter;
 use milih_rank::{skin_fit, top_k, SkinFit};
@@ -179,17 +181,20 @@ pub(super) fn search_products(
         search,
         understood,
         order,
+        named_concerns,
     } = asked.understood();
     let query_text = search.query_text();
+    let asked_words = asked.asked_words();
     if query_text.is_empty() && order.is_none() && understood.is_empty() {
         return Ok(Response::Results {
             id,
-            query_text,
+            asked: asked_words,
             filters: search.filter_summary(),
             results: Vec::new(),
             millis: 0.0,
             unknown_avoid: Vec::new(),
             understood,
+            closeness: Closeness::Close,
         });
     }
     // Wishes alone ("best rated") still need a query to score the cards:
@@ -204,34 +209,79 @@ pub(super) fn search_products(
         .embed_query(&embedded)
         .map_err(|e| e.to_string())?;
     let products = &loaded.bundle.catalog.products;
-    let embeddings = &loaded.bundle.embeddings;
+    let answers = &loaded.bundle.catalog.skin_answers;
     let limit = search.limit.clamp(1, 100);
+    let mut concerns: Vec<usize> = search
+        .concerns()
+        .filter_map(|c| CONCERNS.iter().position(|k| k.key == c.key))
+        .collect();
+    concerns.extend(&named_concerns);
+    // Filters alone (no words of their own, no concern) describe no
+    // product to be close to: the products that pass them come surest fit
+    // first, then best rated, rather than by the words of their sentence.
+    let browse = search.text.trim().is_empty() && concerns.is_empty();
+    let order = order.or(browse.then_some(Order::BestFit));
     // An order applies among the good matches: the best 100 by meaning, or
-    // every product that passes the filters when the text was wishes only.
-    let pool = match (order, query_text.is_empty()) {
+    // every product that passes the filters when there is no text.
+    let pool = match (order, search.text.trim().is_empty()) {
         (None, _) => limit,
         (Some(_), false) => ORDERED_POOL,
         (Some(_), true) => products.len(),
     };
-    let mut hits = top_k(&query, embeddings, pool, |i| {
-        search.filter.accepts(
-            &products[i].product,
-            &products[i].predicted,
-            &loaded.bundle.catalog.skin_answers,
-        )
-    });
+    let ranked = loaded.words.rank(
+        &loaded.bundle.catalog.ranking,
+        &search.text,
+        &concerns,
+        &query,
+        &loaded.bundle.embeddings,
+        pool,
+        |i| {
+            search
+                .filter
+                .accepts(&products[i].product, &products[i].predicted, answers)
+        },
+        |word| loaded.engine.encoder().is_whole_word(word),
+    );
+    let mut hits = ranked.hits;
     if let Some(order) = order {
+        let fit = |i: usize| -> f32 {
+            let entry = &products[i];
+            search
+                .filter
+                .skin_types
+                .iter()
+                .map(
+                    |&s| match skin_fit(&entry.product, &entry.predicted, s, answers) {
+                        SkinFit::Labeled(true) => 1.0,
+                        SkinFit::Labeled(false) => 0.0,
+                        SkinFit::Predicted { probability, .. } => probability.min(0.99),
+                    },
+                )
+                .sum()
+        };
         let key = |i: usize| {
             let p = &products[i].product;
             match order {
-                Order::Cheapest => p.price,
-                Order::Luxury => -p.price,
-                Order::BestRated => -p.rating,
+                Order::Cheapest => (0.0, p.price),
+                Order::Luxury => (0.0, -p.price),
+                Order::BestRated => (0.0, -p.rating),
+                Order::BestFit => (-fit(i), -p.rating),
             }
         };
-        hits.sort_by(|a, b| key(a.index).total_cmp(&key(b.index)));
+        hits.sort_by(|a, b| {
+            let (a, b) = (key(a.index), key(b.index));
+            a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1))
+        });
         hits.truncate(limit);
     }
+    // The "why" of each card names the concerns asked in words too.
+    let explained = Search {
+        concerns: concerns
+            .iter()
+            .map(|&c| CONCERNS[c].key.to_owned())
+            .collect(),
+        ..search.clone()
+    };
     let results = hits
         .into_iter()
         .map(|hit| {
@@ -242,27 +292,25 @@ pub(super) fn search_products(
                 loaded,
                 hit.index,
                 hit.score,
-                |fits| search.explain(&entry.product, fits),
+                |fits| explained.explain(&entry.product, fits),
                 &[],
             )
         })
         .collect();
     Ok(Response::Results {
         id,
-        query_text: if query_text.is_empty() {
-            understood
-                .iter()
-                .map(|u| u.wish.words())
-                .collect::<Vec<_>>()
-                .join(", ")
-        } else {
-            query_text
-        },
+        asked: asked_words,
         filters: search.filter_summary(),
         results,
         millis: now() - started,
         unknown_avoid: unknown_avoid_terms(&search.filter.avoid_ingredients, loaded),
         understood,
+        // Judged on words typed; the filters' sentence always finds something.
+        closeness: if search.text.trim().is_empty() {
+            Closeness::Close
+        } else {
+            ranked.closeness
+        },
     })
 }
 
