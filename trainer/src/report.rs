@@ -385,7 +385,13 @@ fn columns(metric: &str) -> &'static [&'static str] {
             method::FROZEN_LR,
         ]
     } else {
-        &[method::MILIH, method::RANDOM, method::BM25, method::FROZEN]
+        &[
+            method::MILIH,
+            method::MILIH_DENSE,
+            method::RANDOM,
+            method::BM25,
+            method::FROZEN,
+        ]
     }
 }
 
