@@ -1,12 +1,16 @@
 //! Any text as a query, through the whole query path on a tiny model:
-//! tokenization into windows, the encoder, both heads, ranking. A query
+//! tokenization into windows, the encoder, both heads, ranking with the
+//! words read by name. A query
 //! either gives unit-length embeddings, probabilities in [0, 1] and a
 //! ranking, or an error; never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use milih_catalog::Product;
 use milih_model::tiny::tiny_bundle_files;
 use milih_model::Engine;
+use milih_rank::hybrid::SearchWords;
+use milih_rank::lexical::Ranking;
 use std::sync::OnceLock;
 
 const CORPUS: [&str; 3] = [
@@ -43,4 +47,41 @@ fuzz_target!(|data: &[u8]| {
     let matrix = milih_rank::Int8Embeddings::quantize(&matrix, dim);
     let hits = milih_rank::top_k(&p.embedding, &matrix, 2, |_| true);
     assert!(hits.len() <= 2);
+    // The search's reading of the words (typo correction, actives, what is
+    // wanted absent) and the fused ranking.
+    let ranked = words().rank(
+        &Ranking::default(),
+        text,
+        &[],
+        &p.embedding,
+        &matrix,
+        2,
+        |_| true,
+        |w| w.len() < 8,
+    );
+    assert!(ranked.hits.len() <= 2);
 });
+
+fn words() -> &'static SearchWords {
+    static WORDS: OnceLock<SearchWords> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        let products: Vec<Product> = CORPUS
+            .iter()
+            .enumerate()
+            .map(|(id, line)| {
+                let fields: Vec<&str> = line.split(" | ").collect();
+                Product {
+                    id,
+                    product_type: fields[0].into(),
+                    brand: fields.get(1).copied().unwrap_or_default().into(),
+                    name: fields.get(2).copied().unwrap_or_default().into(),
+                    price: 10.0,
+                    rating: 4.0,
+                    ingredients: fields.get(3).map(|i| i.to_string()),
+                    skin_labels: None,
+                }
+            })
+            .collect();
+        SearchWords::new(&products.iter().collect::<Vec<_>>())
+    })
+}
