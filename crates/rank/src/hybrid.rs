@@ -22,8 +22,6 @@ pub struct SearchWords {
 pub struct Ranked {
     pub hits: Vec<Hit>,
     pub closeness: Closeness,
-    /// Concerns the text named ("breakouts" → acne), as [`CONCERNS`] indices.
-    pub named_concerns: Vec<usize>,
 }
 
 impl SearchWords {
@@ -82,7 +80,6 @@ impl SearchWords {
         Ranked {
             hits,
             closeness: ranking.closeness(&read, !matches.is_empty(), best_dense.get(), is_common),
-            named_concerns: read.concerns,
         }
     }
 }
@@ -162,7 +159,10 @@ mod tests {
         );
         assert_eq!(ranked.hits[0].index, 0);
         let acne = CONCERNS.iter().position(|c| c.key == "acne").unwrap();
-        assert_eq!(ranked.named_concerns, vec![acne]);
+        assert_eq!(
+            crate::lexical::concerns_named("serum for breakouts"),
+            vec![acne]
+        );
         // Chosen in the form instead of typed: the same boost.
         let ranked = words.rank(
             &ranking(),

@@ -182,15 +182,6 @@ impl Lexicon {
         }
     }
 
-    /// How many products the index holds.
-    pub fn len(&self) -> usize {
-        self.products
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.products == 0
-    }
-
     /// Reads a query: actives by their common names, every other word as
     /// typed or corrected, the concerns it names, the words it cannot place.
     pub fn analyze(&self, query: &str) -> LexicalQuery {
@@ -211,22 +202,10 @@ impl Lexicon {
             .collect();
         let mut terms = Vec::new();
         let mut secondary = Vec::new();
-        // Actives by name, longest names first ("hyaluronic acid" before
-        // "acid"): the term looks for the INCI names.
-        let mut actives: Vec<(&str, &[&str])> = vocabulary::ACTIVES
-            .iter()
-            .flat_map(|(names, inci)| names.iter().map(move |n| (*n, *inci)))
-            .collect();
-        actives.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
-        for (name, inci) in actives {
+        for (name, alternatives) in actives_by_name() {
             let name_words: Vec<&str> = name.split(' ').collect();
             if let Some(at) = find_phrase(&words, &name_words) {
-                let mut alternatives: Vec<Vec<String>> = inci
-                    .iter()
-                    .map(|i| fold(i).split(' ').map(str::to_owned).collect())
-                    .collect();
-                alternatives.push(name_words.iter().map(|w| w.to_string()).collect());
-                terms.push(self.term(name.to_owned(), alternatives));
+                terms.push(self.term(name.to_string(), alternatives.clone()));
                 words.drain(at..at + name_words.len());
             }
         }
@@ -399,6 +378,33 @@ impl Lexicon {
         }
         found
     }
+}
+
+/// An active's name as typed, and the words a list may hold for it.
+type ActiveName = (&'static str, Vec<Vec<String>>);
+
+/// Actives by the names shoppers type, longest names first ("hyaluronic
+/// acid" before "acid"), each with what a list may hold: its INCI names
+/// folded, and the name itself. Built once.
+fn actives_by_name() -> &'static [ActiveName] {
+    static ACTIVES: OnceLock<Vec<ActiveName>> = OnceLock::new();
+    ACTIVES.get_or_init(|| {
+        let mut actives: Vec<ActiveName> = vocabulary::ACTIVES
+            .iter()
+            .flat_map(|(names, inci)| {
+                names.iter().map(move |name| {
+                    let mut alternatives: Vec<Vec<String>> = inci
+                        .iter()
+                        .map(|i| fold(i).split(' ').map(str::to_owned).collect())
+                        .collect();
+                    alternatives.push(name.split(' ').map(str::to_owned).collect());
+                    (*name, alternatives)
+                })
+            })
+            .collect();
+        actives.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+        actives
+    })
 }
 
 /// Which words are wanted absent: after "without", "no", "non" or "zero"

@@ -3,6 +3,8 @@
 //! from these lists, and the page reads the same lists to understand what a
 //! search names (a skin type, a type, a concern, an active).
 
+use std::sync::OnceLock;
+
 /// The product types `type_words` knows (the catalog's own words).
 pub const PRODUCT_TYPES: [&str; 6] = [
     "Moisturizer",
@@ -309,52 +311,59 @@ pub fn phrase_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn phrase_at(words: &[String], i: usize, phrase: &str) -> Option<usize> {
-    let wanted = phrase_words(phrase);
-    (!wanted.is_empty() && words[i..].starts_with(&wanted)).then_some(wanted.len())
+/// Phrases folded once, each with what it names.
+type FoldedPhrases = Vec<(usize, Vec<String>)>;
+
+fn folded(phrases: impl IntoIterator<Item = (usize, &'static str)>) -> FoldedPhrases {
+    phrases
+        .into_iter()
+        .map(|(what, phrase)| (what, phrase_words(phrase)))
+        .filter(|(_, words)| !words.is_empty())
+        .collect()
 }
 
 /// The longest of `phrases` that starts at word `i`, and its length.
-fn longest_at<'a>(
-    words: &[String],
-    i: usize,
-    phrases: impl IntoIterator<Item = (usize, &'a str)>,
-) -> Option<(usize, usize)> {
+fn longest_at(words: &[String], i: usize, phrases: &FoldedPhrases) -> Option<(usize, usize)> {
     phrases
-        .into_iter()
-        .filter_map(|(what, phrase)| phrase_at(words, i, phrase).map(|len| (what, len)))
+        .iter()
+        .filter(|(_, wanted)| words[i..].starts_with(wanted))
+        .map(|(what, wanted)| (*what, wanted.len()))
         .max_by_key(|&(_, len)| len)
 }
 
 /// A product type named at word `i` ("serum" → Treatment, "face wash" →
 /// Cleanser): its index in [`PRODUCT_TYPES`] and the words it takes.
 pub fn product_type_at(words: &[String], i: usize) -> Option<(usize, usize)> {
-    longest_at(
-        words,
-        i,
-        PRODUCT_TYPES
-            .iter()
-            .enumerate()
-            .flat_map(|(t, name)| type_words(name).iter().map(move |w| (t, *w))),
-    )
+    static PHRASES: OnceLock<FoldedPhrases> = OnceLock::new();
+    let phrases = PHRASES.get_or_init(|| {
+        folded(
+            PRODUCT_TYPES
+                .iter()
+                .enumerate()
+                .flat_map(|(t, name)| type_words(name).iter().map(move |w| (t, *w))),
+        )
+    });
+    longest_at(words, i, phrases)
 }
 
 /// A concern named at word `i` ("breakouts" → acne): its index in
 /// [`crate::concerns::CONCERNS`] and the words it takes.
 pub fn concern_at(words: &[String], i: usize) -> Option<(usize, usize)> {
-    longest_at(
-        words,
-        i,
-        crate::concerns::CONCERNS
-            .iter()
-            .enumerate()
-            .flat_map(|(c, concern)| {
-                concern_words(concern.key)
-                    .iter()
-                    .chain([&concern.phrase])
-                    .map(move |w| (c, *w))
-            }),
-    )
+    static PHRASES: OnceLock<FoldedPhrases> = OnceLock::new();
+    let phrases = PHRASES.get_or_init(|| {
+        folded(
+            crate::concerns::CONCERNS
+                .iter()
+                .enumerate()
+                .flat_map(|(c, concern)| {
+                    concern_words(concern.key)
+                        .iter()
+                        .chain([&concern.phrase])
+                        .map(move |w| (c, *w))
+                }),
+        )
+    });
+    longest_at(words, i, phrases)
 }
 
 /// Skin types named at word `i` as adjectives before "skin" ("oily skin",
