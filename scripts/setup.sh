@@ -36,13 +36,14 @@ if [ ! -x tools/node_modules/.bin/wasm-opt ] \
   npm install --prefix tools --no-audit --no-fund --silent
 fi
 
-# Headless Chromium for the browser tests (Debian's, never a test tool's download).
-if [ "${MILIH_SKIP_BROWSER:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
-  log "installing Chromium from apt"
+# Headless Chromium for the browser tests, and its driver for the wasm
+# kernel tests (Debian's, never a test tool's download).
+if [ "${MILIH_SKIP_BROWSER:-0}" != 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
+  log "installing Chromium and chromium-driver from apt"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get install -y --no-install-recommends chromium \
-    || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends chromium; }
+  $SUDO apt-get install -y --no-install-recommends chromium chromium-driver \
+    || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends chromium chromium-driver; }
 fi
 
 if [ "${MILIH_SKIP_BROWSER:-0}" != 1 ] && { [ ! -d tests/browser/node_modules/playwright-core ] \

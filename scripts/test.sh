@@ -18,12 +18,21 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "lints (wasm32)"
 cargo clippy -p milih-web -p milih-model -p milih-rank -p milih-bundle -p milih-catalog -p milih-kernels \
   --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p milih-web -p milih-kernels --features milih-web/relaxed-simd \
+  --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "dependency review (cargo-deny: licenses, sources, advisories)"
 bash scripts/audit.sh
 
 step "unit and integration tests"
 cargo test --workspace
+
+step "int8 kernels in Chromium: plain and relaxed SIMD builds against the portable sums"
+for features in "" "--features relaxed-simd"; do
+  # shellcheck disable=SC2086 # the features are two words or none
+  CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test -p milih-kernels $features --target wasm32-unknown-unknown
+done
 
 step "site build (trunk, release)"
 trunk build --release

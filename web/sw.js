@@ -33,6 +33,13 @@ const BUNDLE_MANIFEST = 'model/manifest.json';
 // it moves them into this version's cache (`INCOMING` in web/src/worker.rs).
 const INCOMING = 'milih-incoming';
 
+// The model worker is built twice, with relaxed SIMD and without; a
+// browser runs the one its engine validates (see web/boot.js), so only that
+// one is stored. The probe is `RELAXED_SIMD_PROBE` in web/src/names.rs.
+const RELAXED_SIMD_PROBE = [0,97,115,109,1,0,0,0,1,5,1,96,0,1,123,3,2,1,0,10,19,1,17,0,65,0,253,15,65,0,253,15,65,0,253,15,253,147,2,11];
+const RELAXED_SIMD = WebAssembly.validate(new Uint8Array(RELAXED_SIMD_PROBE));
+const unusedWorker = (path) => (RELAXED_SIMD ? /^worker[._]/.test(path) : path.startsWith('worker-relaxed'));
+
 const cacheName = () => `${CACHE_PREFIX}${PRECACHE.version}`;
 const urlOf = (path) => new URL(path, self.registration.scope).href;
 const listed = new Set(PRECACHE.files.map((f) => f.path));
@@ -73,7 +80,7 @@ async function store({ again }) {
   const first = !again && self.registration.active === null;
   await tellPages({ kind: 'sw-installing', version: PRECACHE.version, cache: cacheName(), first });
   const cache = await caches.open(cacheName());
-  const files = PRECACHE.files.filter((f) => !(first && checkedByModel(f.path)));
+  const files = PRECACHE.files.filter((f) => !(first && checkedByModel(f.path)) && !unusedWorker(f.path));
   const storeOne = async (file) => {
     const url = urlOf(file.path);
     const kept = again ? undefined : await cache.match(url);

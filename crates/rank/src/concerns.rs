@@ -5,7 +5,9 @@
 //! queries of the retrieval benchmark and trains the embedding head to
 //! connect a concern to the ingredients that treat it.
 
+use aho_corasick::AhoCorasick;
 use milih_catalog::Product;
+use std::sync::OnceLock;
 
 /// One skin concern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,9 +167,59 @@ impl Concern {
     }
 }
 
+/// The concerns `product`'s list addresses, one bit per [`CONCERNS`] index:
+/// what [`Concern::addressed_by`] says of each, in one pass over the list
+/// (a catalog's worth of lists is read when the page loads).
+pub fn concern_bits(product: &Product) -> u16 {
+    static PATTERNS: OnceLock<(AhoCorasick, Vec<u16>)> = OnceLock::new();
+    let (searcher, bits) = PATTERNS.get_or_init(|| {
+        let (patterns, bits): (Vec<&str>, Vec<u16>) = CONCERNS
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| c.ingredients.iter().map(move |&p| (p, 1u16 << i)))
+            .unzip();
+        // The patterns are ASCII, so matching them without regard to ASCII
+        // case is matching them in the lower-cased list.
+        let searcher = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(patterns)
+            .expect("the concern lexicon builds a searcher");
+        (searcher, bits)
+    });
+    let Some(list) = &product.ingredients else {
+        return 0;
+    };
+    searcher
+        .find_overlapping_iter(list)
+        .fold(0, |found, m| found | bits[m.pattern().as_usize()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concern_bits_say_what_each_concern_says() {
+        for list in [
+            None,
+            Some("Water, SALICYLIC ACID, Niacinamide, Zinc Oxide"),
+            Some("aqua, retinyl palmitate, caffeine, glycerin"),
+            Some("water, glycerin"),
+        ] {
+            let p = product(list);
+            let want = CONCERNS
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.addressed_by(&p))
+                .fold(0u16, |bits, (i, _)| bits | 1 << i);
+            assert_eq!(concern_bits(&p), want, "{list:?}");
+        }
+        assert_ne!(concern_bits(&product(Some("Water, SALICYLIC ACID"))), 0);
+        assert!(CONCERNS.len() <= 16, "one bit per concern in a u16");
+        for c in CONCERNS {
+            assert!(c.ingredients.iter().all(|i| i.is_ascii()), "{}", c.key);
+        }
+    }
 
     fn product(ingredients: Option<&str>) -> Product {
         Product {

@@ -3,7 +3,7 @@
 //! products holding an active of a concern asked for, weighed by the
 //! bundle's [`Fusion`]; and how close the best results are ([`Closeness`]).
 
-use crate::concerns::CONCERNS;
+use crate::concerns::concern_bits;
 use crate::lexical::{Closeness, Lexicon, Ranking, NUM_FIELDS};
 use crate::{top_k_adjusted, Hit, Int8Embeddings};
 use milih_catalog::Product;
@@ -26,16 +26,7 @@ pub struct Ranked {
 
 impl SearchWords {
     pub fn new(products: &[&Product]) -> Self {
-        let concerns = products
-            .iter()
-            .map(|p| {
-                CONCERNS
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| c.addressed_by(p))
-                    .fold(0u16, |bits, (i, _)| bits | 1 << i)
-            })
-            .collect();
+        let concerns = products.iter().map(|p| concern_bits(p)).collect();
         Self {
             lexicon: Lexicon::new(products.iter().copied()),
             concerns,
@@ -87,6 +78,7 @@ impl SearchWords {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::concerns::CONCERNS;
     use crate::lexical::Fusion;
 
     fn product(brand: &str, name: &str, ingredients: &str) -> Product {

@@ -100,6 +100,12 @@ pub fn fold(text: &str) -> String {
             folded.push(' ');
         }
         gap = false;
+        // Nearly every character of a catalog is ASCII, which decomposes
+        // to itself (the page folds a whole catalog as it loads).
+        if c.is_ascii() {
+            folded.push(c.to_ascii_lowercase());
+            continue;
+        }
         for (part, _) in std::iter::once(c).nfkd() {
             if !is_combining_mark(part) && part.is_alphanumeric() {
                 folded.extend(part.to_lowercase());

@@ -79,7 +79,7 @@ pub(super) fn start_worker(page: Page, copies: RwSignal<BundleCopies>) {
         None => {
             let keep_copies = offline::supported() && !offline::controlled();
             let query = if keep_copies { KEEP_COPIES } else { "" };
-            match Worker::new(&format!("{}{query}", crate::names::WORKER_LOADER)) {
+            match Worker::new(&format!("{}{query}", worker_loader())) {
                 Ok(worker) => (worker, js_sys::Array::new(), keep_copies),
                 Err(e) => {
                     status.set(Status::Failed(format!(
@@ -261,6 +261,23 @@ pub(super) fn early_worker() -> Option<(Worker, js_sys::Array, bool)> {
     Some((worker, early, keep_copies))
 }
 
+/// The worker build this engine runs: relaxed SIMD where it validates
+/// (as `web/boot.js` chooses).
+fn worker_loader() -> &'static str {
+    use crate::names::{PLAIN_SIMD, RELAXED_SIMD_PROBE, RELAXED_WORKER_LOADER, WORKER_LOADER};
+    let search = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    let plain = form_urlencoded::parse(search.trim_start_matches('?').as_bytes())
+        .any(|(k, v)| (k.as_ref(), v.as_ref()) == PLAIN_SIMD);
+    let probe = js_sys::Uint8Array::from(&RELAXED_SIMD_PROBE[..]);
+    if !plain && js_sys::WebAssembly::validate(&probe).unwrap_or(false) {
+        RELAXED_WORKER_LOADER
+    } else {
+        WORKER_LOADER
+    }
+}
+
 pub(super) fn resolve_embed(id: u64, value: &JsValue) {
     if let Some(resolve) = PENDING_EMBEDS.with(|p| p.borrow_mut().remove(&id)) {
         let _ = resolve.call1(&JsValue::NULL, value);
@@ -280,11 +297,25 @@ pub(super) fn expose_embed() {
     }
     embed.forget();
     // Benchmark hooks: `benchEmbed(text)` resolves to `{ millis: [worker
-    // time of one whole query], tokens }`; `benchRank(products, repeats)` to
-    // `{ millis: [one per repeat] }`.
-    let bench_embed = Closure::<dyn Fn(String) -> js_sys::Promise>::new(|text: String| {
-        ask(|id| Request::BenchQuery { id, text })
-    });
+    // time of one whole query] }`, `benchEmbed(text, true)` to `{ millis:
+    // [whole, tokenize, encode, heads, rank], tokens }`; `benchEmbedBatch(texts,
+    // batchSize)` to `{ millis: [all texts], tokens }`; `benchRank(products,
+    // repeats)` to `{ millis: [one per repeat] }`.
+    let bench_embed = Closure::<dyn Fn(String, JsValue) -> js_sys::Promise>::new(
+        |text: String, parts: JsValue| {
+            let parts = parts.is_truthy();
+            ask(|id| Request::BenchQuery { id, text, parts })
+        },
+    );
+    let bench_batch = Closure::<dyn Fn(Vec<String>, u32) -> js_sys::Promise>::new(
+        |texts: Vec<String>, batch_size: u32| {
+            ask(|id| Request::BenchBatch {
+                id,
+                texts,
+                batch_size: batch_size as usize,
+            })
+        },
+    );
     let bench_rank =
         Closure::<dyn Fn(u32, u32) -> js_sys::Promise>::new(|products: u32, repeats: u32| {
             ask(|id| Request::BenchRank {
@@ -296,8 +327,10 @@ pub(super) fn expose_embed() {
     if let Some(window) = web_sys::window() {
         let _ = js_sys::Reflect::set(&window, &"benchEmbed".into(), bench_embed.as_ref());
         let _ = js_sys::Reflect::set(&window, &"benchRank".into(), bench_rank.as_ref());
+        let _ = js_sys::Reflect::set(&window, &"benchEmbedBatch".into(), bench_batch.as_ref());
     }
     bench_embed.forget();
+    bench_batch.forget();
     bench_rank.forget();
 }
 

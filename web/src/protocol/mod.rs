@@ -113,10 +113,19 @@ pub enum Request {
         text: String,
     },
     /// Benchmark: a whole query (tokenize, encode, both heads, rank the
-    /// catalog), timed in the worker.
+    /// catalog), timed in the worker; with `parts`, each step as well.
     BenchQuery {
         id: u64,
         text: String,
+        #[serde(default)]
+        parts: bool,
+    },
+    /// Benchmark: both heads on many texts at once, as indexing a
+    /// catalog runs them (`batch_size` windows per encoder pass).
+    BenchBatch {
+        id: u64,
+        texts: Vec<String>,
+        batch_size: usize,
     },
     /// Benchmark: top-10 over `products` synthetic unit vectors of the
     /// model's dimension, `repeats` times.
@@ -189,8 +198,8 @@ pub enum Response {
         probabilities: Vec<f32>,
         millis: f64,
     },
-    /// The answer to [`Request::BenchQuery`] and [`Request::BenchRank`]:
-    /// worker-side times in milliseconds, and the query's token count.
+    /// The answer to the benchmark requests: worker-side times in
+    /// milliseconds, and the tokens of the text (or texts) read.
     Bench {
         id: u64,
         millis: Vec<f64>,

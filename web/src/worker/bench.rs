@@ -7,24 +7,38 @@ use wasm_bindgen::JsCast;
 
 /// Everything a search does for `text`, with both heads: tokenize, encode,
 /// classify and embed, read the words and rank the whole catalog by the
-/// bundle's fusion of both.
+/// bundle's fusion of both. With `parts`, each step is timed on its own
+/// as well (tokenizing a second time to time it apart), with the token
+/// count; without, only the whole is timed and nothing else runs.
 #[inline(never)]
-pub(super) fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Response, String> {
-    // Counted before the clock starts: the query below tokenizes on its own.
-    let tokens = loaded
-        .engine
-        .encoder()
-        .windows(text, 1)
-        .map_err(|e| e.to_string())?
-        .first()
-        .map_or(0, Vec::len);
+pub(super) fn bench_query(
+    id: u64,
+    text: &str,
+    parts: bool,
+    loaded: &Loaded,
+) -> Result<Response, String> {
+    let engine = &loaded.engine;
+    let error = |e: milih_model::ModelError| e.to_string();
     let started = now();
-    let prediction = loaded
-        .engine
-        .predict(&[text], 1)
-        .map_err(|e| e.to_string())?
+    let (tokens, tokenized) = if parts {
+        let windows = engine
+            .encoder()
+            .windows(text, engine.config().max_windows)
+            .map_err(error)?;
+        (windows.iter().map(Vec::len).sum(), now())
+    } else {
+        (0, started)
+    };
+    let pooled = engine
+        .pooled_with_progress(&[text], 1, |_| {})
+        .map_err(error)?;
+    let encoded = now();
+    let prediction = engine
+        .heads_on(&[text], pooled)
+        .map_err(error)?
         .pop()
         .ok_or("no prediction")?;
+    let predicted = now();
     let ranked = loaded.words.rank(
         &loaded.bundle.catalog.ranking,
         text,
@@ -33,9 +47,64 @@ pub(super) fn bench_query(id: u64, text: &str, loaded: &Loaded) -> Result<Respon
         &loaded.bundle.embeddings,
         10,
         |_| true,
-        |word| loaded.engine.encoder().is_whole_word(word),
+        |word| engine.encoder().is_whole_word(word),
     );
     std::hint::black_box(ranked);
+    let ranked = now();
+    let whole = ranked - tokenized;
+    let millis = if parts {
+        // Whole (as without parts), tokenize, encode (its own tokenizing
+        // taken out), heads, rank.
+        let tokenize = tokenized - started;
+        vec![
+            whole,
+            tokenize,
+            encoded - tokenized - tokenize,
+            predicted - encoded,
+            ranked - predicted,
+        ]
+    } else {
+        vec![whole]
+    };
+    Ok(Response::Bench {
+        id,
+        millis,
+        tokens,
+        wasm_memory_bytes: wasm_memory_bytes(),
+    })
+}
+
+/// Both heads on `texts` together, `batch_size` windows per encoder pass:
+/// what indexing a catalog in the page costs per product.
+#[inline(never)]
+pub(super) fn bench_batch(
+    id: u64,
+    texts: &[String],
+    batch_size: usize,
+    loaded: &Loaded,
+) -> Result<Response, String> {
+    const MAX_TEXTS: usize = 4_096;
+    if texts.is_empty() || texts.len() > MAX_TEXTS {
+        return Err(format!("a benchmark batch holds 1 to {MAX_TEXTS} texts"));
+    }
+    let encoder = loaded.engine.encoder();
+    let max_windows = loaded.engine.config().max_windows;
+    let mut tokens = 0;
+    for text in texts {
+        for window in encoder
+            .windows(text, max_windows)
+            .map_err(|e| e.to_string())?
+        {
+            tokens += window.len();
+        }
+    }
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let started = now();
+    let predictions = loaded
+        .engine
+        .predict(&texts, batch_size.clamp(1, 256))
+        .map_err(|e| e.to_string())?;
+    std::hint::black_box(predictions);
     Ok(Response::Bench {
         id,
         millis: vec![now() - started],

@@ -1,7 +1,7 @@
 //! Answering the page's requests: search, similar products, product
 //! cards and the collection figures.
 
-use super::bench::{bench_query, bench_rank};
+use super::bench::{bench_batch, bench_query, bench_rank};
 use super::copies::{drop_copies, store_copies};
 use super::{now, send, Loaded, STATE};
 use crate::protocol::UnknownTerm;
@@ -40,6 +40,7 @@ pub(super) fn handle(request: Request) {
                 | Request::Similar { id, .. }
                 | Request::Embed { id, .. }
                 | Request::BenchQuery { id, .. }
+                | Request::BenchBatch { id, .. }
                 | Request::BenchRank { id, .. },
                 None,
             ) => (*id, Err("the model is not loaded".to_owned())),
@@ -59,9 +60,17 @@ pub(super) fn handle(request: Request) {
                 *id,
                 similar_products(*id, *product, *limit, avoid, filter, loaded),
             ),
-            (Request::BenchQuery { id, text }, Some(loaded)) => {
-                (*id, bench_query(*id, text, loaded))
+            (Request::BenchQuery { id, text, parts }, Some(loaded)) => {
+                (*id, bench_query(*id, text, *parts, loaded))
             }
+            (
+                Request::BenchBatch {
+                    id,
+                    texts,
+                    batch_size,
+                },
+                Some(loaded),
+            ) => (*id, bench_batch(*id, texts, *batch_size, loaded)),
             (
                 Request::BenchRank {
                     id,

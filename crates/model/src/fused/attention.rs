@@ -233,6 +233,81 @@ impl CustomOp3 for Attention {
     }
 }
 
+/// Attention for inference, in plain loops whose every sum runs in one
+/// fixed order: the same values natively and in the browser, whatever
+/// vector width each target has (a blocked matrix product sums in an order
+/// that depends on its kernels, and 7-bit activations downstream would turn
+/// those last-bit differences into whole quantization steps). Same inputs
+/// and result as [`attention`].
+pub fn attention_inference(
+    queries: &Tensor,
+    keys: &Tensor,
+    values: &Tensor,
+    mask_bias: &Tensor,
+    heads: usize,
+) -> Result<Tensor> {
+    let (batch, seq, hidden) = queries.dims3()?;
+    if keys.dims() != queries.dims() || values.dims() != queries.dims() {
+        candle_core::bail!("attention: queries, keys and values differ in shape");
+    }
+    if heads == 0 || hidden % heads != 0 || mask_bias.dims() != [batch, seq] {
+        candle_core::bail!(
+            "attention: {hidden} values in {heads} heads, mask {:?}",
+            mask_bias.dims()
+        );
+    }
+    let q = queries.flatten_all()?.to_vec1::<f32>()?;
+    let k = keys.flatten_all()?.to_vec1::<f32>()?;
+    let v = values.flatten_all()?.to_vec1::<f32>()?;
+    let mask = mask_bias.flatten_all()?.to_vec1::<f32>()?;
+    let head = hidden / heads;
+    let scale = 1.0 / (head as f32).sqrt();
+    let per_sequence = seq * hidden;
+    let mut out = vec![0f32; q.len()];
+    out.par_chunks_exact_mut(per_sequence.max(1))
+        .enumerate()
+        .for_each_init(
+            || (vec![0f32; head * seq], vec![0f32; seq]),
+            |(keys_t, scores), (b, out)| {
+                let at = b * per_sequence;
+                let mask = &mask[b * seq..(b + 1) * seq];
+                for h in 0..heads {
+                    // This head's keys, transposed: row d holds dimension d
+                    // of every key, so a query's scores add up along rows.
+                    for j in 0..seq {
+                        for d in 0..head {
+                            keys_t[d * seq + j] = k[at + j * hidden + h * head + d];
+                        }
+                    }
+                    for i in 0..seq {
+                        let query = &q[at + i * hidden + h * head..][..head];
+                        scores.iter_mut().for_each(|s| *s = 0.0);
+                        for (d, &qd) in query.iter().enumerate() {
+                            let row = &keys_t[d * seq..(d + 1) * seq];
+                            scores
+                                .iter_mut()
+                                .zip(row)
+                                .for_each(|(s, &kd)| *s += qd * kd);
+                        }
+                        for (s, &m) in scores.iter_mut().zip(mask) {
+                            *s = *s * scale + m;
+                        }
+                        softmax_in_place(scores);
+                        let context = &mut out[i * hidden + h * head..][..head];
+                        for (j, &p) in scores.iter().enumerate() {
+                            let value = &v[at + j * hidden + h * head..][..head];
+                            context
+                                .iter_mut()
+                                .zip(value)
+                                .for_each(|(c, &x)| *c += p * x);
+                        }
+                    }
+                }
+            },
+        );
+    Tensor::from_vec(out, (batch, seq, hidden), queries.device())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{assert_same_gradients, input, max_diff};
@@ -303,6 +378,25 @@ mod tests {
                 .unwrap(),
             0.0
         );
+    }
+
+    #[test]
+    fn inference_attention_matches_the_composed_ops() {
+        let (batch, seq, hidden, heads) = (2, 5, 12, 3);
+        let (q, k, v) = (
+            input((batch, seq, hidden), 1),
+            input((batch, seq, hidden), 2),
+            input((batch, seq, hidden), 3),
+        );
+        let mask: Vec<f32> = (0..batch * seq)
+            .map(|i| if i >= 2 * seq - 2 { -10_000.0 } else { 0.0 })
+            .collect();
+        let mask = Tensor::from_vec(mask, (batch, seq), &Device::Cpu).unwrap();
+        let ours = attention_inference(&q, &k, &v, &mask, heads).unwrap();
+        assert!(max_diff(&ours, &composed(&q, &k, &v, &mask, heads)) < 1e-5);
+        let short = Tensor::zeros((2, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert!(attention_inference(&q, &k, &v, &short, heads).is_err());
+        assert!(attention_inference(&q, &k, &v, &mask, 5).is_err());
     }
 
     #[test]

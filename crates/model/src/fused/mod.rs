@@ -12,7 +12,7 @@ mod attention;
 mod dense;
 mod matrix;
 
-pub use attention::attention;
+pub use attention::{attention, attention_inference};
 pub use dense::dense;
 
 use crate::gelu::{gelu, gelu_derivative};
