@@ -22,22 +22,7 @@ pub const STEP: usize = 16;
 /// # Panics
 /// When the rows are not all of one length.
 pub fn dot_tile<const T: usize, const O: usize>(x: [&[i16]; T], w: [&[i8]; O]) -> [[i32; O]; T] {
-    let len = w.first().map_or(0, |r| r.len());
-    assert!(
-        x.iter().all(|r| r.len() == len) && w.iter().all(|r| r.len() == len),
-        "dot_tile rows differ in length"
-    );
-    let simd_len = len / STEP * STEP;
-    let mut out = simd::tile(x.map(|r| &r[..simd_len]), w.map(|r| &r[..simd_len]));
-    if simd_len < len {
-        let tail = portable(x.map(|r| &r[simd_len..]), w.map(|r| &r[simd_len..]));
-        for (row, tail_row) in out.iter_mut().zip(tail) {
-            for (sum, t) in row.iter_mut().zip(tail_row) {
-                *sum = sum.wrapping_add(t);
-            }
-        }
-    }
-    out
+    in_steps(x, w, simd::tile, portable)
 }
 
 /// The same products by plain code, the reference of every SIMD kernel.
@@ -69,15 +54,29 @@ pub fn dot_tile_narrow<const T: usize, const O: usize>(
     x: [&[u8]; T],
     w: [&[i8]; O],
 ) -> [[i32; O]; T] {
+    // A closure: the relaxed kernel is a `#[target_feature]` function, which
+    // is no `Fn` itself (elsewhere the closure is redundant).
+    #[allow(clippy::redundant_closure)]
+    let kernel = |x: [&[u8]; T], w: [&[i8]; O]| simd::narrow_tile(x, w);
+    in_steps(x, w, kernel, portable_narrow)
+}
+
+/// `simd` over the longest prefix of whole [`STEP`]s, `plain` over the rest.
+fn in_steps<X, const T: usize, const O: usize>(
+    x: [&[X]; T],
+    w: [&[i8]; O],
+    simd: impl Fn([&[X]; T], [&[i8]; O]) -> [[i32; O]; T],
+    plain: impl Fn([&[X]; T], [&[i8]; O]) -> [[i32; O]; T],
+) -> [[i32; O]; T] {
     let len = w.first().map_or(0, |r| r.len());
     assert!(
         x.iter().all(|r| r.len() == len) && w.iter().all(|r| r.len() == len),
         "dot_tile rows differ in length"
     );
     let simd_len = len / STEP * STEP;
-    let mut out = simd::narrow_tile(x.map(|r| &r[..simd_len]), w.map(|r| &r[..simd_len]));
+    let mut out = simd(x.map(|r| &r[..simd_len]), w.map(|r| &r[..simd_len]));
     if simd_len < len {
-        let tail = portable_narrow(x.map(|r| &r[simd_len..]), w.map(|r| &r[simd_len..]));
+        let tail = plain(x.map(|r| &r[simd_len..]), w.map(|r| &r[simd_len..]));
         for (row, tail_row) in out.iter_mut().zip(tail) {
             for (sum, t) in row.iter_mut().zip(tail_row) {
                 *sum = sum.wrapping_add(t);

@@ -1,9 +1,2 @@
-#[cfg(target_arch = "wasm32")]
-fn main() {
-    milih_web::worker::start();
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn main() {
-    eprintln!("the Milih worker runs in the browser: build it with `trunk build` (see README.md)");
-}
+// The same worker as `worker.rs`, built with relaxed SIMD kernels (web/Cargo.toml).
+include!("worker.rs");

@@ -14,18 +14,14 @@ use super::{dot, slice, softmax_in_place, values_of};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Attention of `queries` over `keys` and `values`, each `(batch, seq,
-/// hidden)` with the heads side by side in `hidden`; `mask_bias` is `(batch,
-/// seq)`, added to every score of a key (0 for real tokens, a large
-/// negative number for padding). Scores are scaled by 1/√(head size).
-/// Differentiable in the first three.
-pub fn attention(
+/// `(batch, seq, hidden)` of attention inputs that fit together.
+fn check_shapes(
     queries: &Tensor,
     keys: &Tensor,
     values: &Tensor,
     mask_bias: &Tensor,
     heads: usize,
-) -> Result<Tensor> {
+) -> Result<(usize, usize, usize)> {
     let (batch, seq, hidden) = queries.dims3()?;
     if keys.dims() != queries.dims() || values.dims() != queries.dims() {
         candle_core::bail!(
@@ -44,6 +40,22 @@ pub fn attention(
             mask_bias.dims()
         );
     }
+    Ok((batch, seq, hidden))
+}
+
+/// Attention of `queries` over `keys` and `values`, each `(batch, seq,
+/// hidden)` with the heads side by side in `hidden`; `mask_bias` is `(batch,
+/// seq)`, added to every score of a key (0 for real tokens, a large
+/// negative number for padding). Scores are scaled by 1/√(head size).
+/// Differentiable in the first three.
+pub fn attention(
+    queries: &Tensor,
+    keys: &Tensor,
+    values: &Tensor,
+    mask_bias: &Tensor,
+    heads: usize,
+) -> Result<Tensor> {
+    check_shapes(queries, keys, values, mask_bias, heads)?;
     let op = Attention {
         heads,
         mask: mask_bias.flatten_all()?.to_vec1::<f32>()?,
@@ -246,16 +258,7 @@ pub fn attention_inference(
     mask_bias: &Tensor,
     heads: usize,
 ) -> Result<Tensor> {
-    let (batch, seq, hidden) = queries.dims3()?;
-    if keys.dims() != queries.dims() || values.dims() != queries.dims() {
-        candle_core::bail!("attention: queries, keys and values differ in shape");
-    }
-    if heads == 0 || hidden % heads != 0 || mask_bias.dims() != [batch, seq] {
-        candle_core::bail!(
-            "attention: {hidden} values in {heads} heads, mask {:?}",
-            mask_bias.dims()
-        );
-    }
+    let (batch, seq, hidden) = check_shapes(queries, keys, values, mask_bias, heads)?;
     let q = queries.flatten_all()?.to_vec1::<f32>()?;
     let k = keys.flatten_all()?.to_vec1::<f32>()?;
     let v = values.flatten_all()?.to_vec1::<f32>()?;
@@ -268,38 +271,31 @@ pub fn attention_inference(
         .enumerate()
         .for_each_init(
             || (vec![0f32; head * seq], vec![0f32; seq]),
-            |(keys_t, scores), (b, out)| {
+            |(values_t, scores), (b, out)| {
                 let at = b * per_sequence;
                 let mask = &mask[b * seq..(b + 1) * seq];
+                // Token `t`'s values of head `h` in `q`, `k` or `v`.
+                let row = |t: usize, h: usize| {
+                    let start = at + t * hidden + h * head;
+                    start..start + head
+                };
                 for h in 0..heads {
-                    // This head's keys, transposed: row d holds dimension d
-                    // of every key, so a query's scores add up along rows.
+                    // This head's values, transposed: row d holds dimension
+                    // d of every value, so each output is one dot product.
                     for j in 0..seq {
-                        for d in 0..head {
-                            keys_t[d * seq + j] = k[at + j * hidden + h * head + d];
+                        for (d, &x) in v[row(j, h)].iter().enumerate() {
+                            values_t[d * seq + j] = x;
                         }
                     }
                     for i in 0..seq {
-                        let query = &q[at + i * hidden + h * head..][..head];
-                        scores.iter_mut().for_each(|s| *s = 0.0);
-                        for (d, &qd) in query.iter().enumerate() {
-                            let row = &keys_t[d * seq..(d + 1) * seq];
-                            scores
-                                .iter_mut()
-                                .zip(row)
-                                .for_each(|(s, &kd)| *s += qd * kd);
-                        }
-                        for (s, &m) in scores.iter_mut().zip(mask) {
-                            *s = *s * scale + m;
+                        let query = &q[row(i, h)];
+                        for ((s, &m), j) in scores.iter_mut().zip(mask).zip(0..) {
+                            *s = dot(query, &k[row(j, h)]) * scale + m;
                         }
                         softmax_in_place(scores);
                         let context = &mut out[i * hidden + h * head..][..head];
-                        for (j, &p) in scores.iter().enumerate() {
-                            let value = &v[at + j * hidden + h * head..][..head];
-                            context
-                                .iter_mut()
-                                .zip(value)
-                                .for_each(|(c, &x)| *c += p * x);
+                        for (c, d) in context.iter_mut().zip(0..) {
+                            *c = dot(scores, &values_t[d * seq..(d + 1) * seq]);
                         }
                     }
                 }
@@ -397,6 +393,34 @@ mod tests {
         let short = Tensor::zeros((2, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
         assert!(attention_inference(&q, &k, &v, &short, heads).is_err());
         assert!(attention_inference(&q, &k, &v, &mask, 5).is_err());
+    }
+
+    #[test]
+    fn inference_attention_is_the_same_to_the_bit_with_padding() {
+        // A batch pads short windows to its longest; the browser runs a
+        // query alone. Both must give the same bits for the real tokens.
+        let (seq, padded, hidden, heads) = (19, 24, 12, 3);
+        let full = |seed| input((1, padded, hidden), seed);
+        let (q, k, v) = (full(1), full(2), full(3));
+        let alone = |t: &Tensor| t.narrow(1, 0, seq).unwrap().contiguous().unwrap();
+        let mask: Vec<f32> = (0..padded)
+            .map(|j| if j >= seq { -10_000.0 } else { 0.0 })
+            .collect();
+        let mask = Tensor::from_vec(mask, (1, padded), &Device::Cpu).unwrap();
+        let no_mask = Tensor::zeros((1, seq), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let batched = attention_inference(&q, &k, &v, &mask, heads).unwrap();
+        let single =
+            attention_inference(&alone(&q), &alone(&k), &alone(&v), &no_mask, heads).unwrap();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            t.flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        assert_eq!(bits(&alone(&batched)), bits(&single));
     }
 
     #[test]

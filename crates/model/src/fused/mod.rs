@@ -50,23 +50,23 @@ fn values_of<R>(
 /// accumulator fixes the order of the additions).
 const LANES: usize = 16;
 
-/// `Σ f(a_i, b_i)` over two slices of one length, in [`LANES`] partial sums.
+/// `Σ f(a_i, b_i)` over two slices of one length, in [`LANES`] partial sums:
+/// value `i` always goes to sum `i % LANES`, the last ones too, so that
+/// zeros appended to both slices (padding) change no sum's rounding.
 #[inline(always)]
 fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut lanes = [0f32; LANES];
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(&a, &b)| f(a, b))
-        .sum();
+    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
     for (a, b) in a_chunks.zip(b_chunks) {
         for i in 0..LANES {
             lanes[i] += f(a[i], b[i]);
         }
     }
-    lanes.iter().sum::<f32>() + tail
+    for ((lane, &a), &b) in lanes.iter_mut().zip(a_rest).zip(b_rest) {
+        *lane += f(a, b);
+    }
+    lanes.iter().sum::<f32>()
 }
 
 /// `Σ a_i · b_i`.
