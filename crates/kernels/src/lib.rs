@@ -86,6 +86,15 @@ fn in_steps<X, const T: usize, const O: usize>(
     out
 }
 
+/// The sum of each `len`-long row of `values`: what a zero point of the
+/// other operand adds to that row's products (see [`dot_tile_narrow`]).
+pub fn row_sums(values: &[i8], len: usize) -> Vec<i32> {
+    values
+        .chunks_exact(len.max(1))
+        .map(|row| row.iter().map(|&v| i32::from(v)).sum())
+        .collect()
+}
+
 /// [`dot_tile_narrow`] by plain code, the reference of its SIMD kernels.
 pub fn portable_narrow<const T: usize, const O: usize>(
     x: [&[u8]; T],
@@ -284,12 +293,33 @@ mod simd {
 
     /// Rows a multiple of [`STEP`] long (checked by the caller).
     pub fn tile<const T: usize, const O: usize>(x: [&[i16]; T], w: [&[i8]; O]) -> [[i32; O]; T] {
+        widened_tile(x, w, |row, c| {
+            // SAFETY: `c + STEP <= len`: the 2 × 8 i16 loads stay inside the row.
+            unsafe {
+                let p = row.as_ptr().add(c);
+                (
+                    v128_load(p as *const v128),
+                    v128_load(p.add(8) as *const v128),
+                )
+            }
+        })
+    }
+
+    /// The products of rows a multiple of [`STEP`] long (checked by the
+    /// caller) in i16 pairs: `load(row, c)` gives values `c..c + 16` of an
+    /// activation row as two i16x8 vectors; the weights are widened here.
+    #[inline(always)]
+    pub(super) fn widened_tile<X, const T: usize, const O: usize>(
+        x: [&[X]; T],
+        w: [&[i8]; O],
+        load: impl Fn(&[X], usize) -> (v128, v128),
+    ) -> [[i32; O]; T] {
         let len = w.first().map_or(0, |r| r.len());
         let mut acc = [[i32x4_splat(0); O]; T];
         let mut c = 0;
         while c + STEP <= len {
             // SAFETY: `c + STEP <= len` and every row holds `len` values, so
-            // the 16 i8 and 2 × 8 i16 loads stay inside their rows.
+            // the 16 i8 loads stay inside their rows.
             let weights: [(v128, v128); O] = std::array::from_fn(|o| {
                 let packed = unsafe { v128_load(w[o].as_ptr().add(c) as *const v128) };
                 (
@@ -298,13 +328,7 @@ mod simd {
                 )
             });
             for t in 0..T {
-                let (low, high) = unsafe {
-                    let p = x[t].as_ptr().add(c);
-                    (
-                        v128_load(p as *const v128),
-                        v128_load(p.add(8) as *const v128),
-                    )
-                };
+                let (low, high) = load(x[t], c);
                 for o in 0..O {
                     let (w_low, w_high) = weights[o];
                     let both =
@@ -320,6 +344,7 @@ mod simd {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd_narrow {
+    #[cfg(feature = "relaxed-simd")]
     use super::STEP;
     use core::arch::wasm32::*;
 
@@ -404,34 +429,14 @@ mod simd_narrow {
         x: [&[u8]; T],
         w: [&[i8]; O],
     ) -> [[i32; O]; T] {
-        let len = w.first().map_or(0, |r| r.len());
-        let mut acc = [[i32x4_splat(0); O]; T];
-        let mut c = 0;
-        while c + STEP <= len {
-            // SAFETY: `c + STEP <= len` and every row holds `len` values.
-            let weights: [(v128, v128); O] = std::array::from_fn(|o| {
-                let packed = unsafe { v128_load(w[o].as_ptr().add(c) as *const v128) };
-                (
-                    i16x8_extend_low_i8x16(packed),
-                    i16x8_extend_high_i8x16(packed),
-                )
-            });
-            for t in 0..T {
-                let packed = unsafe { v128_load(x[t].as_ptr().add(c) as *const v128) };
-                let (low, high) = (
-                    u16x8_extend_low_u8x16(packed),
-                    u16x8_extend_high_u8x16(packed),
-                );
-                for o in 0..O {
-                    let (w_low, w_high) = weights[o];
-                    let both =
-                        i32x4_add(i32x4_dot_i16x8(low, w_low), i32x4_dot_i16x8(high, w_high));
-                    acc[t][o] = i32x4_add(acc[t][o], both);
-                }
-            }
-            c += STEP;
-        }
-        lane_sums(acc)
+        super::simd::widened_tile(x, w, |row, c| {
+            // SAFETY: `c + STEP <= len`: the 16 u8 load stays inside the row.
+            let packed = unsafe { v128_load(row.as_ptr().add(c) as *const v128) };
+            (
+                u16x8_extend_low_u8x16(packed),
+                u16x8_extend_high_u8x16(packed),
+            )
+        })
     }
 }
 

@@ -16,7 +16,7 @@
 use crate::gelu::gelu;
 use milih_kernels::{
     activation_levels, dot_tile, dot_tile_narrow, largest_magnitude, quantize_i16, quantize_i8,
-    quantize_narrow, to_i8, INT8_LEVELS, STEP,
+    quantize_narrow, row_sums, to_i8, INT8_LEVELS, STEP,
 };
 
 /// A `(rows, cols)` weight matrix, one output per row, as int8 with one
@@ -97,10 +97,8 @@ impl Int8Matrix {
         values: Vec<i8>,
         scales: Vec<f32>,
     ) -> Self {
-        let sums = values
-            .chunks_exact(stride.max(1))
-            .map(|row| row.iter().map(|&v| i32::from(v)).sum())
-            .collect();
+        // The padding past `cols` is zeros, so whole strides sum the same.
+        let sums = row_sums(&values, stride);
         Self {
             rows,
             cols,

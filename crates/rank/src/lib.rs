@@ -128,14 +128,6 @@ pub struct Int8Embeddings {
     sums: Vec<i32>,
 }
 
-/// Each `dim`-long row's sum of values.
-fn row_sums(values: &[i8], dim: usize) -> Vec<i32> {
-    values
-        .chunks_exact(dim.max(1))
-        .map(|row| row.iter().map(|&v| i32::from(v)).sum())
-        .collect()
-}
-
 impl Int8Embeddings {
     /// Quantizes row-major f32 rows of `dim` values: each row's largest
     /// magnitude maps to 127, and the scale keeps the row's length.
@@ -167,7 +159,7 @@ impl Int8Embeddings {
             .collect();
         Self {
             dim,
-            sums: row_sums(&values, dim),
+            sums: milih_kernels::row_sums(&values, dim),
             values,
             scales,
         }
@@ -191,7 +183,7 @@ impl Int8Embeddings {
         }
         Ok(Self {
             dim,
-            sums: row_sums(&values, dim),
+            sums: milih_kernels::row_sums(&values, dim),
             values,
             scales,
         })
